@@ -1,0 +1,153 @@
+"""The artifact directory: where a run's files live and how they are written.
+
+Everything is plain and human-readable (JSON, CSV, HDF5 weights, TensorBoard events);
+nothing is pickled, so loading a shared artifact directory cannot run code. JSON files
+are written atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from importlib import metadata
+from typing import Any, Dict
+
+import attrs
+
+from barrage.errors import ArtifactError
+
+CONFIG = "config.json"
+NETWORK_PARAMS = "network_params.json"
+ENVIRONMENT = "environment.json"
+REPORT = "training_report.csv"
+BEST_CHECKPOINT = "best_checkpoint"
+BEST_WEIGHTS = "model.weights.h5"
+RESUME_CHECKPOINTS = "resume_checkpoints"
+TENSORBOARD = "TensorBoard"
+DATASET = "dataset"
+
+
+@attrs.frozen
+class ArtifactLayout:
+    """The paths inside one artifact directory."""
+
+    root: str
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    @property
+    def config(self) -> str:
+        return self.path(CONFIG)
+
+    @property
+    def network_params(self) -> str:
+        return self.path(NETWORK_PARAMS)
+
+    @property
+    def environment(self) -> str:
+        return self.path(ENVIRONMENT)
+
+    @property
+    def report(self) -> str:
+        return self.path(REPORT)
+
+    @property
+    def best_weights(self) -> str:
+        return self.path(BEST_CHECKPOINT, BEST_WEIGHTS)
+
+    @property
+    def resume_dir(self) -> str:
+        return self.path(RESUME_CHECKPOINTS)
+
+    @property
+    def tensorboard_dir(self) -> str:
+        return self.path(TENSORBOARD)
+
+    @property
+    def dataset_dir(self) -> str:
+        return self.path(DATASET)
+
+    def create(self) -> None:
+        """Create the directory tree; refuses a directory that already exists."""
+        try:
+            os.makedirs(self.root, exist_ok=False)
+        except FileExistsError:
+            raise ArtifactError(
+                f"{self.root}: artifact directory already exists; choose a new one or pass --resume"
+            ) from None
+        for sub in (BEST_CHECKPOINT, DATASET):
+            os.makedirs(self.path(sub))
+
+    def require(self, *names: str) -> None:
+        """Raise ``ArtifactError`` unless every named file exists."""
+        if not os.path.isdir(self.root):
+            raise ArtifactError(f"{self.root}: no such artifact directory")
+        for name in names:
+            if not os.path.exists(self.path(name)):
+                raise ArtifactError(f"{self.root}: incomplete artifact directory, missing {name}")
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write JSON atomically: a reader sees the old file or the new one, never half."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, sort_keys=False, default=_json_default)
+            out.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing") from None
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: invalid JSON: {exc}") from None
+
+
+def environment_info() -> Dict[str, Any]:
+    """Versions a later reader needs to reproduce the run."""
+    from barrage.plugins import ENTRY_POINT_GROUP
+    from barrage.registry import KIND_GROUPS
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return ""
+
+    plugin_distributions: Dict[str, str] = {}
+    for group in (ENTRY_POINT_GROUP, *KIND_GROUPS.values()):
+        for entry_point in metadata.entry_points(group=group):
+            dist = getattr(entry_point, "dist", None)
+            if dist is not None:
+                plugin_distributions[dist.metadata["Name"]] = dist.version
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "barrage": version("barrage"),
+        "tensorflow": version("tensorflow") or version("tensorflow-cpu"),
+        "keras": version("keras"),
+        "numpy": version("numpy"),
+        "pandas": version("pandas"),
+        "plugin_distributions": dict(sorted(plugin_distributions.items())),
+    }

@@ -1,0 +1,168 @@
+"""The ``barrage`` command line.
+
+A problem the user can fix (a bad config or input, a missing component, an artifact
+directory in the way) prints one message and exits with status 2, with no traceback
+unless ``--debug`` is given. ``--help`` and ``components list`` never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, List, Optional
+
+import click
+
+from barrage.errors import BarrageError
+from barrage.registry import KINDS
+
+EXIT_USER_ERROR = 2
+
+
+class BarrageGroup(click.Group):
+    """A click group that turns Barrage errors into one message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BarrageError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_USER_ERROR)
+
+
+def _version() -> str:
+    from barrage import __version__
+
+    return __version__
+
+
+@click.group(cls=BarrageGroup)
+@click.version_option(version=None, package_name="barrage", prog_name="barrage")
+@click.option("--strict", is_flag=True, help="Refuse every component that is not registered (also BARRAGE_STRICT=1).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, strict: bool, debug: bool) -> None:
+    """Config-driven supervised deep learning on TensorFlow 2 / Keras 3."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if strict:
+        os.environ["BARRAGE_STRICT"] = "1"
+
+
+# -- components -----------------------------------------------------------------------
+
+
+@cli.group()
+def components() -> None:
+    """Inspect the component registry."""
+
+
+@components.command("list")
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
+@click.option("--source", "source_filter", help="Only components whose source starts with this (e.g. 'barrage', 'keras').")
+@click.option("--keras", "include_keras", is_flag=True, help="Also list every Keras name (imports TensorFlow).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def components_list(kind: Optional[str], source_filter: Optional[str], include_keras: bool, as_json: bool) -> None:
+    """List components: kind, name, source (distribution and version, or keras), target."""
+    from barrage.plugins import get_plugin_manager
+    from barrage.registry import get_registry
+
+    registry = get_registry()
+    include_keras = include_keras or (source_filter or "").lower().startswith("keras")
+    found = registry.components(kind, include_keras=include_keras)
+    if source_filter:
+        found = [c for c in found if str(c.source).lower().startswith(source_filter.lower())]
+    rows = [c.describe() for c in found]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        _print_table(rows, ["kind", "name", "source", "target"])
+    for failure in get_plugin_manager().failures:
+        click.echo(
+            f"warning: plugin '{failure.name}' ({failure.distribution} {failure.version}) failed to load "
+            f"and was skipped: {failure.error}",
+            err=True,
+        )
+    for entries in registry.conflicts():
+        sources = "; ".join(f"{e.target} from {e.source}" for e in entries)
+        click.echo(f"warning: {entries[0].kind} '{entries[0].name}' is registered twice ({sources})", err=True)
+
+
+def _print_table(rows: List[dict], columns: List[str]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+# -- plugins --------------------------------------------------------------------------
+
+
+@cli.group()
+def plugins() -> None:
+    """Inspect hook plugins (entry-point group 'barrage')."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_list(as_json: bool) -> None:
+    """Show loaded plugins (distribution, version, hooks) and the ones that failed."""
+    from barrage.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    loaded = [
+        {"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": list(i.hooks)}
+        for i in manager.infos.values()
+    ]
+    failed = [
+        {"name": f.name, "distribution": f.distribution, "version": f.version, "error": f.error}
+        for f in manager.failures
+    ]
+    if as_json:
+        click.echo(json.dumps({"loaded": loaded, "failed": failed}, indent=2))
+        return
+    for info in loaded:
+        click.echo(f"{info['name']}  {info['distribution']} {info['version']}  hooks: {', '.join(info['hooks'])}")
+    for failure in failed:
+        click.echo(f"{failure['name']}  {failure['distribution']} {failure['version']}  FAILED: {failure['error']}")
+    if not loaded and not failed:
+        click.echo("(no plugins)")
+
+
+# -- validate -------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--show", is_flag=True, help="Print the resolved config.")
+def validate(config_path: str, show: bool) -> None:
+    """Check CONFIG and report every problem at once (exit 2 if any); writes nothing."""
+    from barrage.config import load_config_file, prepare_config
+
+    resolved = prepare_config(load_config_file(config_path))
+    if show:
+        click.echo(json.dumps(resolved, indent=2))
+    else:
+        click.echo(f"{config_path}: ok")
+
+
+def _register_plugin_commands() -> None:
+    from barrage.plugins import get_plugin_manager
+
+    get_plugin_manager().call("barrage_register_commands", cli=cli)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Console-script entry point."""
+    try:
+        _register_plugin_commands()
+    except BarrageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    cli.main(args=argv, prog_name="barrage")

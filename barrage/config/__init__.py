@@ -1,0 +1,85 @@
+"""Turning a user's config into a resolved, validated config.
+
+``prepare_config`` merges defaults, validates the schema, applies cross-field rules,
+resolves every import through the registry and reports *every* problem at once in one
+:class:`~barrage.errors.ConfigError`, each with its dotted path. Nothing is written to
+disk here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Optional
+
+from barrage.config.checks import (
+    BarrageConfigWarning,
+    check_callback_keywords,
+    check_learning_rate,
+    check_outputs,
+    correct_monitors,
+    resolve_imports,
+)
+from barrage.config.schema import DEFAULTS, SCHEMA, merge_defaults, schema_problems
+from barrage.errors import ConfigError
+from barrage.registry import Registry, get_registry
+
+__all__ = [
+    "BarrageConfigWarning",
+    "ConfigError",
+    "DEFAULTS",
+    "SCHEMA",
+    "load_config_file",
+    "prepare_config",
+]
+
+
+def prepare_config(config: Any, registry: Optional[Registry] = None) -> Dict[str, Any]:
+    """Return the resolved config for ``config`` or raise one ``ConfigError``.
+
+    The resolved config is plain JSON: defaults applied, monitors corrected, and every
+    import block carrying the ``source`` and ``target`` it resolved to.
+    """
+    if not isinstance(config, dict):
+        raise ConfigError([f"config: must be a JSON object, got {type(config).__name__}"])
+    from barrage.plugins import get_plugin_manager
+
+    registry = registry or get_registry()
+    raw = json.loads(json.dumps(config))  # a deep copy that also proves it is plain JSON
+    problems = []
+    for plugin_problems in get_plugin_manager().call("barrage_prepare_config", config=raw):
+        problems.extend(plugin_problems or [])
+    merged = merge_defaults(raw)
+    problems.extend(schema_problems(merged))
+    problems.extend(check_outputs(merged))
+    problems.extend(check_learning_rate(merged))
+    correct_monitors(merged)
+    problems.extend(check_callback_keywords(merged))
+    problems.extend(resolve_imports(merged, registry))
+    if problems:
+        raise ConfigError(sorted(_unique(problems), key=_path_order))
+    return merged
+
+
+def load_config_file(path: str) -> Any:
+    """Read a JSON config file, turning every way it can be unreadable into a ConfigError."""
+    if not os.path.isfile(path):
+        raise ConfigError([f"{path}: no such file"])
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot be read: {exc}"]) from None
+
+
+def _path_order(problem: str) -> tuple:
+    sections = ["dataset", "model", "solver", "services"]
+    head = problem.split(".", 1)[0].split(":", 1)[0]
+    return (sections.index(head) if head in sections else len(sections), problem.split(": ", 1)[0])
+
+
+def _unique(problems):
+    seen = set()
+    return [p for p in problems if not (p in seen or seen.add(p))]

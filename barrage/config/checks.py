@@ -1,0 +1,229 @@
+"""Checks the schema cannot express: cross-field rules, callback keywords, imports.
+
+Each check takes the defaults-merged config and returns problems as
+``"dotted.path: message"``; checks tolerate values of the wrong type (the schema has
+already reported those) so that every problem is found in one pass.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from barrage.dataset import RecordMode
+from barrage.errors import BarrageError
+from barrage.registry import Registry
+
+# (config path, Keras callback class name, keywords Barrage sets itself)
+CALLBACKS = {
+    ("services", "best_checkpoint"): ("ModelCheckpoint", {"filepath", "save_best_only", "save_weights_only"}),
+    ("services", "tensorboard"): ("TensorBoard", {"log_dir"}),
+    ("services", "train_early_stopping"): ("EarlyStopping", set()),
+    ("services", "validation_early_stopping"): ("EarlyStopping", set()),
+    ("solver", "learning_rate_reducer"): ("ReduceLROnPlateau", set()),
+}
+VALIDATION_SIDE = {"best_checkpoint": True, "validation_early_stopping": True, "train_early_stopping": False}
+
+
+class BarrageConfigWarning(UserWarning):
+    """A config was accepted after an automatic correction (e.g. a monitor's side)."""
+
+
+def _block(config: Dict[str, Any], *path: str) -> Any:
+    value: Any = config
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def check_outputs(config: Dict[str, Any]) -> List[str]:
+    """Output names are unique; several outputs each need a ``loss_weight``."""
+    outputs = _block(config, "model", "outputs")
+    if not isinstance(outputs, list):
+        return []
+    problems = []
+    seen: Dict[str, int] = {}
+    for index, output in enumerate(outputs):
+        if not isinstance(output, dict):
+            continue
+        name = output.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(f"model.outputs[{index}].name: '{name}' is already used by model.outputs[{seen[name]}]")
+            seen.setdefault(name, index)
+        if len(outputs) > 1 and output.get("loss_weight") is None:
+            problems.append(f"model.outputs[{index}].loss_weight: is required when there are several outputs")
+        if output.get("sample_weight_mode") is not None:
+            warnings.warn(
+                f"model.outputs[{index}].sample_weight_mode is ignored: Keras 3 infers "
+                "temporal sample weights from their shape",
+                BarrageConfigWarning,
+                stacklevel=2,
+            )
+    return problems
+
+
+def correct_monitors(config: Dict[str, Any]) -> None:
+    """Move each service's monitor to the side it must watch, with a warning."""
+    for service, validation_side in VALIDATION_SIDE.items():
+        block = _block(config, "services", service)
+        if not isinstance(block, dict) or not isinstance(block.get("monitor"), str):
+            continue
+        monitor = block["monitor"]
+        if validation_side and not monitor.startswith("val_"):
+            corrected = "val_" + monitor
+        elif not validation_side and monitor.startswith("val_"):
+            corrected = monitor[len("val_"):]
+        else:
+            continue
+        side = "a validation" if validation_side else "a training"
+        warnings.warn(
+            f"services.{service}.monitor: '{monitor}' is not {side} quantity; using '{corrected}'",
+            BarrageConfigWarning,
+            stacklevel=2,
+        )
+        block["monitor"] = corrected
+
+
+def check_callback_keywords(config: Dict[str, Any]) -> List[str]:
+    """Extra keys of callback blocks must be keyword arguments of their Keras callback."""
+    import keras
+
+    problems = []
+    for (section, name), (class_name, reserved) in CALLBACKS.items():
+        block = _block(config, section, name)
+        if not isinstance(block, dict):
+            continue
+        accepted = set(inspect.signature(getattr(keras.callbacks, class_name)).parameters) - {"self"}
+        for key in block:
+            if key in reserved:
+                problems.append(f"{section}.{name}.{key}: is set by Barrage and cannot be configured")
+            elif key not in accepted:
+                hint = _close(key, accepted - reserved)
+                problems.append(f"{section}.{name}.{key}: is not an argument of keras.callbacks.{class_name}{hint}")
+    return problems
+
+
+def _close(word: str, candidates: Any) -> str:
+    import difflib
+
+    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+# -- resolving imports ----------------------------------------------------------------
+
+
+def _import_blocks(config: Dict[str, Any]) -> Iterator[Tuple[str, str, Dict[str, Any], Callable]]:
+    """Every import block as ``(path, kind, block, binder)``.
+
+    ``binder(obj, params)`` checks the params against how the engine will call the
+    component and raises ``TypeError`` with the reason.
+    """
+    dataset = _block(config, "dataset") or {}
+    yield "dataset.loader", "loader", dataset.get("loader"), lambda obj, p: inspect.signature(obj).bind(
+        mode=RecordMode.TRAIN, **p
+    )
+    yield "dataset.transformer", "transformer", dataset.get("transformer"), lambda obj, p: inspect.signature(
+        obj
+    ).bind(mode=RecordMode.TRAIN, loader=None, **p)
+    augmentors = dataset.get("augmentor")
+    for index, block in enumerate(augmentors if isinstance(augmentors, list) else []):
+        yield f"dataset.augmentor[{index}]", "augmentor", block, _bind_after_first
+    model = _block(config, "model") or {}
+    yield "model.network", "network", model.get("network"), _bind_partial
+    outputs = model.get("outputs")
+    for index, output in enumerate(outputs if isinstance(outputs, list) else []):
+        if not isinstance(output, dict):
+            continue
+        yield f"model.outputs[{index}].loss", "loss", output.get("loss"), _bind_partial_if_class
+        metrics = output.get("metrics")
+        for m_index, block in enumerate(metrics if isinstance(metrics, list) else []):
+            yield f"model.outputs[{index}].metrics[{m_index}]", "metric", block, _bind_partial_if_class
+    optimizer = _block(config, "solver", "optimizer")
+    yield "solver.optimizer", "optimizer", optimizer, lambda obj, p: inspect.signature(obj).bind_partial(
+        learning_rate=0.001, **p
+    )
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("learning_rate"), dict):
+        yield "solver.optimizer.learning_rate", "schedule", optimizer["learning_rate"], _bind_schedule
+
+
+def _bind_partial(obj: Any, params: Dict[str, Any]) -> None:
+    inspect.signature(obj).bind_partial(**params)
+
+
+def _bind_partial_if_class(obj: Any, params: Dict[str, Any]) -> None:
+    if inspect.isclass(obj):
+        inspect.signature(obj).bind_partial(**params)
+    elif params and not isinstance(obj, str):
+        inspect.signature(obj).bind_partial(None, None, **params)
+    elif params:
+        raise TypeError("takes no params")
+
+
+def _bind_after_first(obj: Any, params: Dict[str, Any]) -> None:
+    inspect.signature(obj).bind_partial(None, **params)
+
+
+def _bind_schedule(obj: Any, params: Dict[str, Any]) -> None:
+    inspect.signature(obj).bind(**params)
+
+
+def resolve_imports(config: Dict[str, Any], registry: Registry) -> List[str]:
+    """Resolve every import block in place (adding ``source``/``target``); return problems."""
+    problems = []
+    for path, kind, block, binder in _import_blocks(config):
+        if not isinstance(block, dict) or not isinstance(block.get("import"), str) or not block["import"]:
+            continue
+        params = block.get("params")
+        if params is None:
+            params = block["params"] = {}
+        if path == "solver.optimizer.learning_rate" and not isinstance(params, dict):
+            problems.append(f"{path}.params: must be of type dict")
+            continue
+        try:
+            resolved = registry.resolve(kind, block["import"])
+        except BarrageError as exc:
+            problems.append(f"{path}.import: {exc}")
+            continue
+        block["source"] = str(resolved.component.source)
+        block["target"] = resolved.component.target
+        if isinstance(params, dict):
+            problem = _params_problem(binder, resolved.obj, params)
+            if problem:
+                problems.append(f"{path}.params: {problem}")
+    return problems
+
+
+def _params_problem(binder: Callable, obj: Any, params: Dict[str, Any]) -> Optional[str]:
+    try:
+        binder(obj, params)
+    except TypeError as exc:
+        return f"do not fit {getattr(obj, '__name__', obj)}: {exc}"
+    except ValueError:  # no signature available (builtins): nothing to check
+        return None
+    return None
+
+
+def check_learning_rate(config: Dict[str, Any]) -> List[str]:
+    """``learning_rate`` is a positive number or an import block."""
+    optimizer = _block(config, "solver", "optimizer")
+    if not isinstance(optimizer, dict) or "learning_rate" not in optimizer:
+        return []
+    rate = optimizer["learning_rate"]
+    path = "solver.optimizer.learning_rate"
+    if isinstance(rate, bool):
+        return [f"{path}: must be a number or an import block"]
+    if isinstance(rate, (int, float)):
+        return [] if rate > 0 else [f"{path}: must be greater than 0"]
+    if isinstance(rate, dict):
+        problems = []
+        if not isinstance(rate.get("import"), str) or not rate.get("import"):
+            problems.append(f"{path}.import: is required")
+        unknown = sorted(set(rate) - {"import", "params", "source", "target"})
+        problems.extend(f"{path}.{key}: is not a known key" for key in unknown)
+        return problems
+    return [f"{path}: must be a number or an import block"]

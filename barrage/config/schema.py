@@ -1,0 +1,206 @@
+"""The cerberus schema of a Barrage config and its defaults.
+
+Defaults are merged before validation, block by block: a block the user gives replaces
+the default block whole ("all or none"), so a user who writes ``best_checkpoint`` must
+write all of it. A service block set to ``null`` switches that service off.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict
+
+import cerberus
+from cerberus import errors as cerberus_errors
+
+IMPORT_BLOCK_FIELDS: Dict[str, Any] = {
+    "import": {"type": "string", "required": True, "empty": False},
+    "params": {"type": "dict"},
+    # Written into the resolved config so a reader knows where each component came from;
+    # recomputed on every resolution, so a stale value is harmless.
+    "source": {"type": "string"},
+    "target": {"type": "string"},
+}
+
+
+def import_block(**extra: Any) -> Dict[str, Any]:
+    return {"type": "dict", "schema": IMPORT_BLOCK_FIELDS, **extra}
+
+
+MODE = {"type": "string", "allowed": ["min", "max"]}
+
+# Callback blocks: the listed keys are checked here; other keys must be keyword
+# arguments of the Keras callback (checked against its signature in checks.py).
+CALLBACK_BLOCKS = {
+    "best_checkpoint": {
+        "monitor": {"type": "string", "required": True, "empty": False},
+        "mode": dict(MODE, required=True),
+    },
+    "train_early_stopping": {
+        "monitor": {"type": "string", "required": True, "empty": False},
+        "mode": dict(MODE, required=True),
+        "patience": {"type": "integer", "min": 0, "required": True},
+        "min_delta": {"type": "number", "min": 0, "required": True},
+    },
+    "learning_rate_reducer": {
+        "monitor": {"type": "string", "required": True, "empty": False},
+        "mode": dict(MODE, required=True),
+        "patience": {"type": "integer", "min": 0, "required": True},
+        "factor": {"type": "number", "min": 0, "max": 1, "required": True},
+    },
+}
+CALLBACK_BLOCKS["validation_early_stopping"] = CALLBACK_BLOCKS["train_early_stopping"]
+
+
+def callback_block(name: str) -> Dict[str, Any]:
+    return {"type": "dict", "nullable": True, "allow_unknown": True, "schema": CALLBACK_BLOCKS[name]}
+
+
+SCHEMA: Dict[str, Any] = {
+    "dataset": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "loader": import_block(required=True),
+            "transformer": import_block(),
+            "augmentor": {"type": "list", "schema": import_block()},
+            "sample_count": {"type": "string", "nullable": True, "empty": False},
+            "seed": {"type": "integer", "nullable": True, "min": 0},
+            "workers": {"type": "integer", "nullable": True, "min": 1},
+        },
+    },
+    "model": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "network": import_block(required=True),
+            "outputs": {
+                "type": "list",
+                "required": True,
+                "minlength": 1,
+                "schema": {
+                    "type": "dict",
+                    "schema": {
+                        "name": {"type": "string", "required": True, "empty": False},
+                        "loss": import_block(required=True),
+                        "loss_weight": {"type": "number", "min": 0, "nullable": True},
+                        "metrics": {"type": "list", "schema": import_block()},
+                        "sample_weight_mode": {"type": "string", "nullable": True},
+                    },
+                },
+            },
+        },
+    },
+    "solver": {
+        "type": "dict",
+        "schema": {
+            "optimizer": {
+                "type": "dict",
+                "schema": {
+                    "import": {"type": "string", "required": True, "empty": False},
+                    "learning_rate": {"required": True},  # number or import block: checks.py
+                    "params": {"type": "dict"},
+                    "source": {"type": "string"},
+                    "target": {"type": "string"},
+                },
+            },
+            "batch_size": {"type": "integer", "min": 1},
+            "epochs": {"type": "integer", "min": 1},
+            "steps": {"type": "integer", "min": 1, "nullable": True},
+            "learning_rate_reducer": callback_block("learning_rate_reducer"),
+        },
+    },
+    "services": {
+        "type": "dict",
+        "schema": {
+            "best_checkpoint": callback_block("best_checkpoint"),
+            "tensorboard": {"type": "dict", "nullable": True},
+            "train_early_stopping": callback_block("train_early_stopping"),
+            "validation_early_stopping": callback_block("validation_early_stopping"),
+        },
+    },
+}
+
+DEFAULTS: Dict[str, Dict[str, Any]] = {
+    "dataset": {
+        "transformer": {"import": "IdentityTransformer", "params": {}},
+        "augmentor": [],
+        "sample_count": None,
+        "seed": None,
+        "workers": None,
+    },
+    "model": {},
+    "solver": {
+        "optimizer": {"import": "Adam", "learning_rate": 1e-3, "params": {}},
+        "batch_size": 32,
+        "epochs": 50,
+        "steps": None,
+        "learning_rate_reducer": None,
+    },
+    "services": {
+        "best_checkpoint": {"monitor": "val_loss", "mode": "min"},
+        "tensorboard": {},
+        "train_early_stopping": {"monitor": "loss", "mode": "min", "patience": 10, "min_delta": 1e-5, "verbose": 1},
+        "validation_early_stopping": {
+            "monitor": "val_loss",
+            "mode": "min",
+            "patience": 10,
+            "min_delta": 1e-5,
+            "verbose": 1,
+        },
+    },
+}
+
+
+def merge_defaults(config: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy of ``config`` with every missing block filled from :data:`DEFAULTS`."""
+    merged = copy.deepcopy(config)
+    for section, defaults in DEFAULTS.items():
+        if section not in merged and section in ("solver", "services"):
+            merged[section] = {}
+        block = merged.get(section)
+        if not isinstance(block, dict):
+            continue
+        for key, value in defaults.items():
+            if key not in block:
+                block[key] = copy.deepcopy(value)
+    return merged
+
+
+class _ErrorHandler(cerberus_errors.BasicErrorHandler):
+    """Cerberus messages reworded to read as sentences after a dotted path."""
+
+    messages = {
+        **cerberus_errors.BasicErrorHandler.messages,
+        **{
+            0x02: "is required",
+            0x03: "is not a known key",
+            0x04: "requires {constraint}",
+            0x22: "must not be empty",
+            0x23: "must not be null",
+            0x24: "must be of type {constraint}",
+            0x27: "must have at least {constraint} item(s)",
+            0x42: "must be at least {constraint}",
+            0x43: "must be at most {constraint}",
+            0x44: "must be one of {constraint}, got {value!r}",
+        },
+    }
+
+
+def schema_problems(config: Dict[str, Any]) -> list:
+    """Every schema violation of a defaults-merged config as ``"path: message"``."""
+    validator = cerberus.Validator(SCHEMA, error_handler=_ErrorHandler)
+    validator.validate(config)
+    return list(_flatten(validator.errors, ""))
+
+
+def _flatten(errors: Any, path: str):
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            child = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+            yield from _flatten(value, child)
+    elif isinstance(errors, list):
+        for item in errors:
+            yield from _flatten(item, path)
+    else:
+        yield f"{path}: {errors}"

@@ -1,0 +1,258 @@
+"""The standard data API: record types, the loader and transformer contracts, built-ins.
+
+A *record* is one plain dict (``{"x1": 1.0, "label": 2}``). A loader turns a record into a
+*data record*, ``(x, y)`` or ``(x, y, w)`` while training and ``(x,)`` while scoring, each
+a dict keyed by the network's input or output names. A transformer is fitted on the
+training records, transforms every data record, and undoes its work on the network's
+scores (``postprocess``). Plugins write to this per-record contract; the engine may take
+faster, vectorised paths underneath when a component declares it supports them.
+
+Construction contract (plugins rely on it): the engine builds ``Loader(mode=mode,
+**params)`` and ``Transformer(mode=mode, loader=loader, **params)``.
+
+This module imports NumPy only, so listing components never pays for TensorFlow.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+Record = Dict[str, Any]
+Records = Sequence[Record]
+DataRecord = Tuple[Dict[str, Any], ...]
+RecordScore = Dict[str, Any]
+KeySpec = Union[str, Sequence[str]]
+
+__all__ = [
+    "Record",
+    "Records",
+    "DataRecord",
+    "RecordScore",
+    "RecordMode",
+    "RecordLoader",
+    "RecordTransformer",
+    "KeySelector",
+    "IdentityTransformer",
+    "stack_data_records",
+    "unstack_data_record",
+]
+
+
+class RecordMode(enum.Enum):
+    """Which pass over the data a component is serving."""
+
+    TRAIN = "train"
+    VALIDATION = "validation"
+    SCORE = "score"
+
+
+class RecordLoader(abc.ABC):
+    """Turns one record into a data record.
+
+    Subclasses implement :meth:`load`. A loader that can select whole columns at once sets
+    ``vectorized = True`` and implements ``load_columns(table)``, where ``table.column(key)``
+    returns one array over all records; the engine then skips the per-record loop for
+    in-memory data. Both paths must give the same values.
+    """
+
+    vectorized: bool = False
+
+    def __init__(self, mode: RecordMode):
+        self.mode = RecordMode(mode)
+
+    @abc.abstractmethod
+    def load(self, record: Record) -> DataRecord:
+        """Return ``(x, y[, w])`` in TRAIN/VALIDATION and ``(x,)`` in SCORE."""
+
+
+class RecordTransformer(abc.ABC):
+    """Fitted on training records; transforms data records; postprocesses scores.
+
+    ``fit`` sets ``self.network_params`` (a JSON-serialisable dict handed to the network
+    builder as keyword arguments). ``save``/``load`` write and read the fitted state as
+    plain files in the given directory (JSON or text: never pickle). A transformer whose
+    ``transform`` and ``postprocess`` work unchanged on batched data records (a leading
+    batch axis on every array) sets ``vectorized = True`` so the engine can apply it to
+    whole arrays at once.
+    """
+
+    vectorized: bool = False
+
+    def __init__(self, mode: RecordMode, loader: RecordLoader):
+        self.mode = RecordMode(mode)
+        self.loader = loader
+        self.network_params: Dict[str, Any] = {}
+
+    @abc.abstractmethod
+    def fit(self, records: Records) -> None:
+        """Learn state from the training records (seen once, before any batch)."""
+
+    @abc.abstractmethod
+    def transform(self, data_record: DataRecord) -> DataRecord:
+        """Return the transformed data record."""
+
+    @abc.abstractmethod
+    def postprocess(self, score: RecordScore) -> RecordScore:
+        """Undo the transformation on one record's network outputs."""
+
+    @abc.abstractmethod
+    def save(self, path: str) -> None:
+        """Write the fitted state into the directory ``path`` (plain files only)."""
+
+    @abc.abstractmethod
+    def load(self, path: str) -> None:
+        """Read the state written by :meth:`save` from the directory ``path``."""
+
+    def loaded_batches(self, records: Records, batch_size: int = 4096) -> Iterator[DataRecord]:
+        """Yield the loaded records as batched data records, for streaming fits.
+
+        Uses the loader's column path when the records are an in-memory table, so a
+        fit over a million records never builds a million dicts.
+        """
+        column_source = getattr(records, "slice", None)
+        for start in range(0, len(records), batch_size):
+            stop = min(start + batch_size, len(records))
+            if self.loader.vectorized and column_source is not None:
+                yield self.loader.load_columns(records.slice(start, stop))  # type: ignore
+            else:
+                yield stack_data_records([self.loader.load(records[i]) for i in range(start, stop)])
+
+
+def _select(record: Record, keys: KeySpec) -> Any:
+    if isinstance(keys, str):
+        return record[keys]
+    return np.asarray([record[key] for key in keys])
+
+
+def _select_columns(table: Any, keys: KeySpec) -> np.ndarray:
+    if isinstance(keys, str):
+        return table.column(keys)
+    return np.stack([np.asarray(table.column(key)) for key in keys], axis=1)
+
+
+class KeySelector(RecordLoader):
+    """Builds inputs, outputs and sample weights by picking keys out of each record.
+
+    ``inputs`` and ``outputs`` map a network input/output name to one key (the value is
+    used as is) or a list of keys (their values become one vector). ``sample_weights``
+    maps an output name to the key holding that record's weight for that output.
+    """
+
+    vectorized = True
+
+    def __init__(
+        self,
+        mode: RecordMode,
+        inputs: Mapping[str, KeySpec],
+        outputs: Optional[Mapping[str, KeySpec]] = None,
+        sample_weights: Optional[Mapping[str, str]] = None,
+    ):
+        super().__init__(mode)
+        self.inputs = _check_key_mapping("inputs", inputs)
+        self.outputs = _check_key_mapping("outputs", outputs or {})
+        self.sample_weights = _check_key_mapping("sample_weights", sample_weights or {})
+        if self.mode is not RecordMode.SCORE and not self.outputs:
+            raise ValueError("KeySelector needs 'outputs' to train")
+        unknown = sorted(set(self.sample_weights) - set(self.outputs))
+        if unknown:
+            raise ValueError(f"sample_weights names outputs that do not exist: {unknown}")
+
+    def load(self, record: Record) -> DataRecord:
+        x = {name: _select(record, keys) for name, keys in self.inputs.items()}
+        if self.mode is RecordMode.SCORE:
+            return (x,)
+        y = {name: _select(record, keys) for name, keys in self.outputs.items()}
+        if not self.sample_weights:
+            return (x, y)
+        w = {name: record[key] for name, key in self.sample_weights.items()}
+        return (x, y, w)
+
+    def load_columns(self, table: Any) -> DataRecord:
+        """Vectorised :meth:`load` over every record of ``table`` at once."""
+        x = {name: _select_columns(table, keys) for name, keys in self.inputs.items()}
+        if self.mode is RecordMode.SCORE:
+            return (x,)
+        y = {name: _select_columns(table, keys) for name, keys in self.outputs.items()}
+        if not self.sample_weights:
+            return (x, y)
+        w = {name: table.column(key) for name, key in self.sample_weights.items()}
+        return (x, y, w)
+
+
+def _check_key_mapping(what: str, mapping: Any) -> Dict[str, KeySpec]:
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"KeySelector '{what}' must map names to keys, got {type(mapping).__name__}")
+    for name, keys in mapping.items():
+        valid = isinstance(keys, str) or (
+            isinstance(keys, (list, tuple)) and keys and all(isinstance(k, str) for k in keys)
+        )
+        if not valid:
+            raise TypeError(f"KeySelector '{what}.{name}' must be a key or a non-empty list of keys")
+    return dict(mapping)
+
+
+class IdentityTransformer(RecordTransformer):
+    """The default transformer: no state, no change, no network params."""
+
+    vectorized = True
+
+    def fit(self, records: Records) -> None:
+        self.network_params = {}
+
+    def transform(self, data_record: DataRecord) -> DataRecord:
+        return data_record
+
+    def postprocess(self, score: RecordScore) -> RecordScore:
+        return score
+
+    def save(self, path: str) -> None:
+        """Nothing to save: the identity has no state."""
+
+    def load(self, path: str) -> None:
+        """Nothing to load: the identity has no state."""
+
+
+def stack_data_records(data_records: Sequence[DataRecord]) -> DataRecord:
+    """Stack per-record data records into one batched data record (new leading axis).
+
+    Raises ``ValueError`` naming the part, the name and the offending position when
+    records disagree in structure or shape.
+    """
+    first = data_records[0]
+    parts = ("x", "y", "w")
+    stacked: List[Dict[str, np.ndarray]] = []
+    for part_index, part in enumerate(first):
+        batch: Dict[str, np.ndarray] = {}
+        for name in part:
+            values = []
+            for position, data_record in enumerate(data_records):
+                try:
+                    values.append(np.asarray(data_record[part_index][name]))
+                except (KeyError, IndexError):
+                    raise ValueError(
+                        f"{parts[part_index]} '{name}' is missing at position {position}"
+                    ) from None
+            try:
+                batch[name] = np.stack(values)
+            except ValueError:
+                shape = values[0].shape
+                position = next(i for i, v in enumerate(values) if v.shape != shape)
+                raise ValueError(
+                    f"{parts[part_index]} '{name}' has shape {values[position].shape} at "
+                    f"position {position} but {shape} at position 0"
+                ) from None
+        stacked.append(batch)
+    return tuple(stacked)
+
+
+def unstack_data_record(batched: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """Split one batched dict of arrays into a list of per-record dicts."""
+    names = list(batched)
+    if not names:
+        return []
+    count = len(batched[names[0]])
+    return [{name: batched[name][i] for name in names} for i in range(count)]

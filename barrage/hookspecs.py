@@ -1,0 +1,108 @@
+"""Every hook a Barrage plugin can implement, documented where it is declared.
+
+A plugin is a module (or object) listed in the ``barrage`` entry-point group of an
+installed distribution, with functions named after these hooks and decorated with
+``@barrage.hookimpl``::
+
+    [project.entry-points.barrage]
+    my_plugin = "my_pkg.barrage_plugin"
+
+Hooks are called by keyword, so an implementation may accept only the arguments it
+uses. Where several plugins implement a hook, pluggy calls the most recently registered
+first. A hook that raises stops the run with a :class:`~barrage.errors.PluginError` that
+names the plugin.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    import click
+
+    from barrage.context import RunContext
+    from barrage.dataset import Records, RecordScore
+    from barrage.registry import Registry
+
+PROJECT_NAME = "barrage"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def barrage_register_components(registry: "Registry") -> None:
+    """Add components to the registry with ``registry.register(kind, name, obj)``.
+
+    Called once, when the registry is first built (by ``barrage components list`` and
+    before any config is resolved). ``kind`` is a singular kind name (``"loader"``,
+    ``"augmentor"``, ...). Components added here are listed with the plugin's
+    distribution as their source, exactly like entry-point components, and disappear
+    when the plugin is disabled.
+    """
+
+
+@hookspec
+def barrage_prepare_config(config: Dict[str, Any]) -> Optional[Iterable[str]]:
+    """Inspect or amend a raw config before it is validated.
+
+    ``config`` is the user's dict; a plugin may add defaults by changing it in place.
+    To refuse a config, return problems as ``"dotted.path: message"`` strings: they are
+    reported together with the schema's own problems in one ``ConfigError``.
+    """
+
+
+@hookspec
+def barrage_callbacks(config: Dict[str, Any], artifact_dir: str) -> Optional[List[Any]]:
+    """Return extra ``keras.callbacks.Callback`` objects for a training run.
+
+    Called once per ``train`` after the services are built, with the resolved config and
+    the artifact directory. The callbacks run after Barrage's own services.
+    """
+
+
+@hookspec
+def barrage_pre_fit(context: "RunContext") -> None:
+    """Called just before ``model.fit``, once the network is built and compiled.
+
+    ``context.config`` is the resolved config, ``context.artifact_dir`` the artifact
+    directory (already holding ``config.json``) and ``context.network`` the compiled
+    ``keras.Model``. ``context.mode`` is ``RecordMode.TRAIN``.
+    """
+
+
+@hookspec
+def barrage_post_fit(context: "RunContext", history: Any) -> None:
+    """Called after ``model.fit`` returns, with Keras's ``History`` object.
+
+    The best checkpoint and the report are on disk by now; ``context.network`` still
+    holds the weights of the last epoch.
+    """
+
+
+@hookspec
+def barrage_pre_score(context: "RunContext", records: "Records") -> None:
+    """Called before scoring, with the loaded artifact's context and the records.
+
+    ``context.network`` holds the best checkpoint's weights; ``context.mode`` is
+    ``RecordMode.SCORE``.
+    """
+
+
+@hookspec
+def barrage_post_score(context: "RunContext", scores: List["RecordScore"]) -> Optional[List["RecordScore"]]:
+    """Called with the postprocessed scores (one dict per record, in input order).
+
+    Returning a list replaces the scores; returning ``None`` keeps them. Implementations
+    are chained: each one receives the scores the previous one returned.
+    """
+
+
+@hookspec
+def barrage_register_commands(cli: "click.Group") -> None:
+    """Add sub-commands to the ``barrage`` command line with ``cli.add_command(...)``.
+
+    Called when the CLI starts, before arguments are parsed.
+    """

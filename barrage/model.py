@@ -1,0 +1,171 @@
+"""The network and its objective: building, naming, checking and compiling.
+
+The network builder named by ``model.network`` is called with the config's ``params``
+plus the transformer's ``network_params`` and must return a functional ``keras.Model``.
+Barrage re-wraps it so that it always takes and returns dicts keyed by input and output
+names, whatever the structure (single tensor, list or dict) and order the builder used.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from barrage.errors import ConfigError
+from barrage.registry import Registry, get_registry
+
+PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+# -- the config-only network builder --------------------------------------------------
+
+
+def sequential_from_config(
+    layers: Sequence[Mapping[str, Any]],
+    inputs: Mapping[str, Union[Sequence[int], Mapping[str, Any]]],
+    output: str,
+    **network_params: Any,
+) -> Any:
+    """A stack of layers described in the config, for models that need no Python.
+
+    ``inputs`` maps each input name to its shape (or ``{"shape": [...], "dtype": ...}``);
+    several inputs are concatenated on their last axis. ``layers`` is a list of layer
+    import blocks applied in order; any string ``"{{name}}"`` in their params is replaced
+    by ``network_params[name]`` (keeping the value's type when the placeholder is the whole
+    string). The last layer's result is the output called ``output``.
+    """
+    import keras
+
+    registry = get_registry()
+    tensors = {}
+    for name, spec in inputs.items():
+        spec = spec if isinstance(spec, Mapping) else {"shape": spec}
+        tensors[name] = keras.Input(shape=tuple(spec["shape"]), dtype=spec.get("dtype"), name=name)
+    values = list(tensors.values())
+    hidden = values[0] if len(values) == 1 else keras.layers.Concatenate(axis=-1)(values)
+    for index, block in enumerate(layers):
+        cls = registry.resolve("layer", block["import"]).obj
+        params = fill_placeholders(block.get("params", {}), network_params, f"layers[{index}]")
+        hidden = cls(**params)(hidden)
+    return keras.Model(inputs=tensors, outputs={output: hidden})
+
+
+def fill_placeholders(value: Any, network_params: Mapping[str, Any], where: str) -> Any:
+    """Replace ``"{{name}}"`` strings anywhere in ``value`` by ``network_params[name]``."""
+    if isinstance(value, Mapping):
+        return {k: fill_placeholders(v, network_params, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_placeholders(v, network_params, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    missing = [name for name in PLACEHOLDER.findall(value) if name not in network_params]
+    if missing:
+        raise KeyError(f"{where}: no network param {missing[0]!r} (have: {sorted(network_params)})")
+    whole = PLACEHOLDER.fullmatch(value.strip())
+    if whole:
+        return network_params[whole.group(1)]
+    return PLACEHOLDER.sub(lambda m: str(network_params[m.group(1)]), value)
+
+
+# -- building and checking ------------------------------------------------------------
+
+
+def build_network(
+    config: Dict[str, Any], network_params: Mapping[str, Any], registry: Optional[Registry] = None
+) -> Any:
+    """Call the network builder and return the dict-in, dict-out ``keras.Model``."""
+    import keras
+
+    block = config["model"]["network"]
+    builder = (registry or get_registry()).resolve("network", block["import"]).obj
+    params = dict(block.get("params", {}))
+    clash = sorted(set(params) & set(network_params))
+    if clash:
+        raise ConfigError([f"model.network.params: {clash} are also network params from the transformer"])
+    try:
+        network = builder(**params, **network_params)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ConfigError([f"model.network: {block['import']} failed with these params: {exc}"]) from exc
+    if not isinstance(network, keras.Model):
+        raise ConfigError([f"model.network: {block['import']} returned {type(network).__name__}, not a keras.Model"])
+    network = as_named_model(network, block["import"])
+    expected = [output["name"] for output in config["model"]["outputs"]]
+    actual = output_names(network)
+    if sorted(expected) != sorted(actual):
+        raise ConfigError(
+            [f"model.outputs: names {sorted(expected)} do not match the network's outputs {sorted(actual)}"]
+        )
+    return network
+
+
+def as_named_model(network: Any, where: str = "network") -> Any:
+    """Wrap a functional model so that it takes and returns dicts keyed by name."""
+    import keras
+
+    try:
+        inputs, outputs = network.input, network.output
+    except (AttributeError, ValueError):
+        raise ConfigError([f"model.network: {where} must return a functional keras.Model built from keras.Input"])
+    if isinstance(inputs, dict) and isinstance(outputs, dict):
+        return network
+    named_inputs = inputs if isinstance(inputs, dict) else {t.name: t for t in _as_list(network.inputs)}
+    if isinstance(outputs, dict):
+        named_outputs = outputs
+    else:
+        named_outputs = dict(zip(network.output_names, _as_list(network.outputs)))
+    return keras.Model(inputs=named_inputs, outputs=named_outputs, name=network.name)
+
+
+def _as_list(value: Any) -> List[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def input_names(network: Any) -> List[str]:
+    return list(network.input)
+
+
+def output_names(network: Any) -> List[str]:
+    return list(network.output)
+
+
+# -- the objective --------------------------------------------------------------------
+
+
+def build_objective(config: Dict[str, Any], registry: Optional[Registry] = None) -> Dict[str, Any]:
+    """``loss``, ``loss_weights`` and ``metrics`` for ``compile``, keyed by output name."""
+    registry = registry or get_registry()
+    losses, weights, metrics = {}, {}, {}
+    for index, output in enumerate(config["model"]["outputs"]):
+        name = output["name"]
+        losses[name] = instantiate(registry, "loss", output["loss"], f"model.outputs[{index}].loss")
+        weights[name] = output.get("loss_weight") if output.get("loss_weight") is not None else 1.0
+        metrics[name] = [
+            instantiate(registry, "metric", block, f"model.outputs[{index}].metrics[{m}]")
+            for m, block in enumerate(output.get("metrics", []))
+        ]
+    return {"loss": losses, "loss_weights": weights, "metrics": metrics}
+
+
+def instantiate(registry: Registry, kind: str, block: Mapping[str, Any], path: str) -> Any:
+    """A loss or metric object from its import block (classes are called with params)."""
+    obj = registry.resolve(kind, block["import"]).obj
+    params = dict(block.get("params") or {})
+    try:
+        if isinstance(obj, str) or (inspect.isfunction(obj) and not params):
+            return obj
+        if inspect.isclass(obj):
+            return obj(**params)
+        bound = functools.partial(obj, **params)
+        functools.update_wrapper(bound, obj)
+        return bound
+    except (TypeError, ValueError) as exc:
+        raise ConfigError([f"{path}.params: {exc}"]) from exc
+
+
+def compile_network(network: Any, config: Dict[str, Any], registry: Optional[Registry] = None) -> None:
+    """Compile with the config's objective and the solver's optimizer."""
+    from barrage.solver import build_optimizer
+
+    network.compile(optimizer=build_optimizer(config, registry), **build_objective(config, registry))

@@ -1,0 +1,401 @@
+"""From a record table to ``tf.data`` batches, for one mode.
+
+The per-record contract (loader -> transformer -> augmentors) is what plugins write
+to; underneath, the pipeline picks the fastest path that gives the same batches:
+
+* **columns**: a vectorised loader (``KeySelector``) and a vectorised transformer over
+  in-memory records are applied once to whole columns; each batch is then a ``tf.gather``
+  inside the tf.data graph, with no Python per batch.
+* **records**: otherwise each batch is built in Python (``tf.py_function``), with
+  ``dataset.workers`` batches in flight at once so slow loaders overlap.
+
+Batch order comes from one numpy generator shared by both paths: TRAIN reshuffles
+every pass over the data (seeded by ``dataset.seed`` and the pass number), VALIDATION
+and SCORE keep input order. Augmentors that accept an ``rng`` argument get a generator
+seeded by (seed, pass, position), so augmentation is reproducible even with parallel
+workers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import attrs
+import numpy as np
+
+from barrage.dataset import DataRecord, RecordLoader, RecordMode, RecordTransformer, stack_data_records
+from barrage.errors import ConfigError, DataError
+from barrage.records import RecordTable
+from barrage.registry import Registry, get_registry
+
+PARTS = ("x", "y", "w")
+CACHE_LIMIT_BYTES = 512 * 2**20
+
+
+@attrs.frozen
+class Augmentor:
+    """One step of the augmentation chain: ``function(data_record, **params)``."""
+
+    name: str
+    function: Callable[..., DataRecord]
+    params: Dict[str, Any]
+    wants_rng: bool
+
+    def __call__(self, data_record: DataRecord, rng: np.random.Generator) -> DataRecord:
+        if self.wants_rng:
+            return self.function(data_record, rng=rng, **self.params)
+        return self.function(data_record, **self.params)
+
+
+# -- building components from the config ----------------------------------------------
+
+
+def build_loader(config: Dict[str, Any], mode: RecordMode, registry: Optional[Registry] = None) -> RecordLoader:
+    """The configured loader for ``mode``, built per the construction contract."""
+    block = config["dataset"]["loader"]
+    cls = (registry or get_registry()).resolve("loader", block["import"]).obj
+    return _construct("dataset.loader", cls, mode=mode, **block.get("params", {}))
+
+
+def build_transformer(
+    config: Dict[str, Any], mode: RecordMode, loader: RecordLoader, registry: Optional[Registry] = None
+) -> RecordTransformer:
+    """The configured transformer for ``mode`` (not yet fitted or loaded)."""
+    block = config["dataset"]["transformer"]
+    cls = (registry or get_registry()).resolve("transformer", block["import"]).obj
+    return _construct("dataset.transformer", cls, mode=mode, loader=loader, **block.get("params", {}))
+
+
+def build_augmentors(config: Dict[str, Any], registry: Optional[Registry] = None) -> List[Augmentor]:
+    """The augmentation chain in config order."""
+    chain = []
+    for block in config["dataset"].get("augmentor", []):
+        function = (registry or get_registry()).resolve("augmentor", block["import"]).obj
+        try:
+            wants_rng = "rng" in inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            wants_rng = False
+        chain.append(Augmentor(block["import"], function, dict(block.get("params", {})), wants_rng))
+    return chain
+
+
+def _construct(path: str, cls: type, **kwargs: Any) -> Any:
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError([f"{path}.params: {cls.__name__} refused them: {exc}"]) from exc
+
+
+# -- sampling -------------------------------------------------------------------------
+
+
+def sample_indices(table: RecordTable, sample_count: Optional[str]) -> np.ndarray:
+    """Record indices of one TRAIN pass: each record ``record[sample_count]`` times."""
+    indices = np.arange(len(table), dtype=np.int64)
+    if not sample_count:
+        return indices
+    counts = np.asarray(table.column(sample_count))
+    if counts.dtype.kind not in "iuf" or counts.ndim != 1:
+        raise DataError(f"{table.origin}: sample_count key '{sample_count}' must hold one integer per record")
+    if counts.dtype.kind == "f":
+        not_integer = ~np.isfinite(counts) | (counts != np.floor(counts))
+        if not_integer.any():
+            index = int(np.argmax(not_integer))
+            raise DataError(
+                f"{table.origin}: record {index}: sample_count '{sample_count}' is {counts[index]!r}, not an integer"
+            )
+    negative = counts < 0
+    if negative.any():
+        index = int(np.argmax(negative))
+        raise DataError(f"{table.origin}: record {index}: sample_count '{sample_count}' is negative ({counts[index]})")
+    expanded = np.repeat(indices, counts.astype(np.int64))
+    if len(expanded) == 0:
+        raise DataError(f"{table.origin}: every record has sample_count 0; nothing to train on")
+    return expanded
+
+
+# -- dtype rules ----------------------------------------------------------------------
+
+
+def normalise(array: Any, where: str) -> np.ndarray:
+    """float32 for floats, weights and booleans; integers stay integers; text stays text."""
+    array = np.asarray(array)
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.astype(np.float32, copy=False)
+    if kind == "b":
+        return array.astype(np.float32)
+    if kind in "iu":
+        return array
+    if kind in "US":
+        return array.astype(object)
+    if kind == "O":
+        flat = array.ravel()
+        if len(flat) and all(isinstance(v, (str, bytes)) for v in flat):
+            return array
+        try:
+            return array.astype(np.float32)
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: values cannot become numbers or text") from None
+    raise DataError(f"{where}: unsupported value type {array.dtype}")
+
+
+def normalise_data_record(data_record: DataRecord, origin: str) -> DataRecord:
+    out = []
+    for part, values in zip(PARTS, data_record):
+        normalised = {}
+        for name, value in values.items():
+            array = normalise(value, f"{origin}: {part} '{name}'")
+            if part == "w":
+                array = array.astype(np.float32)
+            normalised[name] = array
+        out.append(normalised)
+    return tuple(out)
+
+
+# -- the pipeline ---------------------------------------------------------------------
+
+
+class BatchPipeline:
+    """Batches of one record table for one mode, as a ``tf.data.Dataset``."""
+
+    def __init__(
+        self,
+        table: RecordTable,
+        mode: RecordMode,
+        loader: RecordLoader,
+        transformer: RecordTransformer,
+        augmentors: Sequence[Augmentor] = (),
+        batch_size: int = 32,
+        seed: Optional[int] = None,
+        sample_count: Optional[str] = None,
+        workers: Optional[int] = None,
+        force_per_record: bool = False,
+    ):
+        self.table = table
+        self.mode = mode
+        self.loader = loader
+        self.transformer = transformer
+        self.augmentors = list(augmentors) if mode is RecordMode.TRAIN else []
+        self.batch_size = batch_size
+        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**32))
+        self.workers = workers
+        self.indices = sample_indices(table, sample_count) if mode is RecordMode.TRAIN else np.arange(len(table))
+        self.batches_per_pass = math.ceil(len(self.indices) / batch_size)
+        self.error: Optional[BaseException] = None
+        self._lock = threading.Lock()
+        self.columns: Optional[DataRecord] = None
+        if not force_per_record and loader.vectorized and transformer.vectorized:
+            self.columns = self._load_columns()
+            self.example = {part: {n: v[0] for n, v in values.items()} for part, values in zip(PARTS, self.columns)}
+        else:
+            self.example = dict(zip(PARTS, self._build_batch(np.arange(min(1, len(table))), 0, 0, probe=True)))
+            self.example = {part: {n: v[0] for n, v in values.items()} for part, values in self.example.items()}
+
+    @property
+    def path(self) -> str:
+        """``"columns"`` or ``"records"``: which path this pipeline takes."""
+        return "columns" if self.columns is not None else "records"
+
+    @property
+    def input_names(self) -> List[str]:
+        return list(self.example["x"])
+
+    @property
+    def output_names(self) -> List[str]:
+        return list(self.example.get("y", {}))
+
+    # -- index order ------------------------------------------------------------------
+
+    def pass_order(self, pass_number: int) -> np.ndarray:
+        """Record indices of one pass: shuffled per pass in TRAIN, input order otherwise."""
+        if self.mode is not RecordMode.TRAIN:
+            return self.indices
+        return np.random.default_rng([self.seed, pass_number]).permutation(self.indices)
+
+    def index_batches(self, start_batch: int = 0) -> Iterator[Tuple[np.ndarray, int, int]]:
+        """``(record indices, pass, offset in pass)`` per batch; endless in TRAIN."""
+        pass_number, offset = divmod(start_batch, self.batches_per_pass)
+        while True:
+            order = self.pass_order(pass_number)
+            for batch in range(offset, self.batches_per_pass):
+                start = batch * self.batch_size
+                yield order[start:start + self.batch_size], pass_number, start
+            if self.mode is not RecordMode.TRAIN:
+                return
+            pass_number, offset = pass_number + 1, 0
+
+    # -- building batches -------------------------------------------------------------
+
+    def _load_columns(self) -> DataRecord:
+        try:
+            data_record = self.loader.load_columns(self.table)  # type: ignore[attr-defined]
+        except DataError:
+            raise
+        except KeyError as exc:
+            raise DataError(f"{self.table.origin}: record 0: missing key {exc}") from None
+        data_record = self.transformer.transform(data_record)
+        data_record = normalise_data_record(data_record, self.table.origin)
+        for part, values in zip(PARTS, data_record):
+            for name, array in values.items():
+                if len(array) != len(self.table):
+                    raise DataError(
+                        f"{self.table.origin}: {part} '{name}' has {len(array)} rows for {len(self.table)} records"
+                    )
+        return data_record
+
+    def _one_record(self, index: int, pass_number: int, position: int) -> DataRecord:
+        record = self.table[int(index)]
+        stage = "loader"
+        try:
+            data_record = self.loader.load(record)
+            stage = "transformer"
+            data_record = self.transformer.transform(data_record)
+            return self._augment(data_record, pass_number, position, index)
+        except DataError:
+            raise
+        except KeyError as exc:
+            raise DataError(f"{self.table.origin}: record {index}: missing key {exc}") from None
+        except Exception as exc:
+            raise DataError(
+                f"{self.table.origin}: record {index}: {stage} {type(getattr(self, stage)).__name__} "
+                f"failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _augment(self, data_record: DataRecord, pass_number: int, position: int, index: int) -> DataRecord:
+        if not self.augmentors:
+            return data_record
+        rng = np.random.default_rng([self.seed, pass_number, position, 1])
+        for augmentor in self.augmentors:
+            try:
+                data_record = augmentor(data_record, rng)
+            except Exception as exc:
+                raise DataError(
+                    f"{self.table.origin}: record {index}: augmentor '{augmentor.name}' failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        return data_record
+
+    def _build_batch(self, indices: np.ndarray, pass_number: int, start: int, probe: bool = False) -> DataRecord:
+        """One batch in Python: per record, or per record only for augmentation."""
+        if self.columns is not None:
+            batch = tuple({n: v[indices] for n, v in part.items()} for part in self.columns)
+            if not self.augmentors:
+                return batch
+            records = [
+                self._augment(
+                    tuple({n: v[i] for n, v in part.items()} for part in batch), pass_number, start + i, int(index)
+                )
+                for i, index in enumerate(indices)
+            ]
+        else:
+            records = [self._one_record(index, pass_number, start + i) for i, index in enumerate(indices)]
+        try:
+            stacked = stack_data_records(records)
+        except ValueError as exc:
+            position = _position_in(str(exc))
+            where = f"record {int(indices[position])}" if position is not None else "a batch"
+            raise DataError(f"{self.table.origin}: {where}: {exc}") from None
+        return normalise_data_record(stacked, self.table.origin)
+
+    # -- tf.data ----------------------------------------------------------------------
+
+    def dataset(self, start_batch: int = 0) -> Any:
+        """The ``tf.data.Dataset`` of batches: ``(x, y[, w])``, or ``(x,)`` in SCORE."""
+        import tensorflow as tf
+
+        index_ds = tf.data.Dataset.from_generator(
+            lambda: self.index_batches(start_batch),
+            output_signature=(
+                tf.TensorSpec([None], tf.int64),
+                tf.TensorSpec([], tf.int64),
+                tf.TensorSpec([], tf.int64),
+            ),
+        )
+        if self.columns is not None and not self.augmentors:
+            tensors = tuple(
+                {name: tf.convert_to_tensor(array) for name, array in part.items()} for part in self.columns
+            )
+            dataset = index_ds.map(
+                lambda indices, _p, _s: tuple(
+                    {name: tf.gather(tensor, indices) for name, tensor in part.items()} for part in tensors
+                ),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        else:
+            dataset = index_ds.map(
+                self._py_batch_function(),
+                num_parallel_calls=self.workers or tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+            if self.mode is RecordMode.VALIDATION and self._estimated_bytes() < CACHE_LIMIT_BYTES:
+                dataset = dataset.cache()
+        if self.mode is not RecordMode.TRAIN:
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.batches_per_pass))
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _py_batch_function(self) -> Callable:
+        import tensorflow as tf
+
+        structure = [(part, name) for part, values in self.example.items() for name in values]
+        dtypes = [_tf_dtype(self.example[part][name]) for part, name in structure]
+        shapes = [np.shape(self.example[part][name]) for part, name in structure]
+
+        def build(indices: Any, pass_number: Any, start: Any) -> List[np.ndarray]:
+            try:
+                batch = self._build_batch(indices.numpy(), int(pass_number), int(start))
+                return [dict(zip(PARTS, batch))[part][name] for part, name in structure]
+            except BaseException as exc:
+                with self._lock:
+                    self.error = self.error or exc
+                raise
+
+        def call(indices: Any, pass_number: Any, start: Any) -> Tuple[Dict[str, Any], ...]:
+            flat = tf.py_function(build, [indices, pass_number, start], dtypes)
+            parts: Dict[str, Dict[str, Any]] = {}
+            for (part, name), tensor, shape in zip(structure, flat, shapes):
+                tensor.set_shape([None, *shape])
+                parts.setdefault(part, {})[name] = tensor
+            return tuple(parts[p] for p in PARTS if p in parts)
+
+        return call
+
+    def _estimated_bytes(self) -> int:
+        per_record = sum(np.asarray(v).nbytes or 8 for values in self.example.values() for v in values.values())
+        return per_record * len(self.indices)
+
+    def raise_pending(self, exc: BaseException) -> None:
+        """Re-raise the Python error behind a tf.data failure, if this pipeline had one."""
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error from None
+
+    def numpy_batches(self, limit: Optional[int] = None) -> List[DataRecord]:
+        """The batches as numpy (for tests and inspection): one pass, or ``limit`` batches."""
+        count = self.batches_per_pass if limit is None else limit
+        out = []
+        for batch in self.dataset().take(count):
+            out.append(tuple({n: t.numpy() for n, t in part.items()} for part in batch))
+        return out
+
+
+def _tf_dtype(value: Any) -> Any:
+    import tensorflow as tf
+
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind in "US":
+        return tf.string
+    return tf.as_dtype(array.dtype)
+
+
+def _position_in(message: str) -> Optional[int]:
+    import re
+
+    match = re.search(r"at position (\d+)", message)
+    if match and match.group(1) != "0":
+        return int(match.group(1))
+    found = re.findall(r"position (\d+)", message)
+    return int(found[0]) if found else None
