@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from typing import Any, List, Optional
 
 import click
@@ -48,8 +49,13 @@ def cli(ctx: click.Context, strict: bool, debug: bool) -> None:
     """Config-driven supervised deep learning on TensorFlow 2 / Keras 3."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    warnings.showwarning = _show_warning
     if strict:
         os.environ["BARRAGE_STRICT"] = "1"
+
+
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    click.echo(f"warning: {message}", err=True)
 
 
 # -- components -----------------------------------------------------------------------
@@ -150,6 +156,51 @@ def validate(config_path: str, show: bool) -> None:
         click.echo(json.dumps(resolved, indent=2))
     else:
         click.echo(f"{config_path}: ok")
+
+
+# -- train and score ------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.argument("train_data", metavar="TRAIN_DATA", type=click.Path())
+@click.argument("validation_data", metavar="VALIDATION_DATA", type=click.Path())
+@click.option("-a", "--artifact-dir", required=True, type=click.Path(file_okay=False), help="Where to write the run.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in ARTIFACT_DIR.")
+@click.option("--verbose", type=click.IntRange(0, 2), default=None, help="Keras verbosity (default: progress bar).")
+def train(config_path: str, train_data: str, validation_data: str, artifact_dir: str, resume: bool,
+          verbose: Optional[int]) -> None:
+    """Train CONFIG on TRAIN_DATA, validating on VALIDATION_DATA (.csv/.json/.jsonl/.parquet)."""
+    from barrage.config import load_config_file
+    from barrage.engine import BarrageModel
+
+    config = load_config_file(config_path)
+    model = BarrageModel(artifact_dir)
+    model.train(config, train_data, validation_data, resume=resume, verbose="auto" if verbose is None else verbose)
+    click.echo(model.summary())
+
+
+@cli.command()
+@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path(file_okay=False))
+@click.argument("data", metavar="DATA", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Scores file: .json, .jsonl or .csv.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Scoring batch size (default: the config's).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def score(artifact_dir: str, data: str, output: str, batch_size: Optional[int], overwrite: bool) -> None:
+    """Score DATA with the model in ARTIFACT_DIR and write one score per record to OUTPUT."""
+    from barrage.engine import BarrageModel
+    from barrage.records import SCORE_EXTENSIONS, write_scores
+
+    if not output.lower().endswith(SCORE_EXTENSIONS):
+        raise click.BadParameter(f"must end in one of {', '.join(SCORE_EXTENSIONS)}", param_hint="'-o'")
+    if os.path.exists(output) and not overwrite:
+        raise click.BadParameter(f"{output} already exists; pass --overwrite to replace it", param_hint="'-o'")
+    scores = BarrageModel(artifact_dir).predict(data, batch_size=batch_size)
+    write_scores(scores, output, overwrite=overwrite)
+    click.echo(f"wrote {len(scores)} scores to {output}")
+
+
+cli.add_command(score, name="predict")
 
 
 def _register_plugin_commands() -> None:

@@ -130,6 +130,19 @@ class BarrageModel:
         self.loader, self.transformer = loader, transformer
         return network
 
+    def summary(self) -> str:
+        """One paragraph on the finished run: best epoch, its monitored value, where it is."""
+        rows = _report_rows(self.layout.report)
+        lines = [f"trained {len(rows)} epoch(s); artifacts in {self.artifact_dir}"]
+        best = (self.config or {}).get("services", {}).get("best_checkpoint")
+        if best and rows:
+            monitor = best["monitor"]
+            values = [(float(row[monitor]), int(row["epoch"])) for row in rows if row.get(monitor)]
+            if values:
+                value, epoch = (min if best["mode"] == "min" else max)(values)
+                lines.append(f"best epoch: {epoch + 1} with {monitor} = {value:.6g}")
+        return "\n".join(lines)
+
     def _check_directory(self, config: Dict[str, Any], resume: bool) -> Optional[int]:
         """``None`` for a fresh run, else the number of epochs already done."""
         if not resume:

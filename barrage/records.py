@@ -221,3 +221,50 @@ def _read_json_lines(path: str) -> List[Dict[str, Any]]:
                 raise DataError(f"{path}: line {line_number}: not a JSON object")
             records.append(record)
     return records
+
+
+# -- writing scores -------------------------------------------------------------------
+
+SCORE_EXTENSIONS = (".json", ".jsonl", ".csv")
+
+
+def write_scores(scores: Sequence[Dict[str, Any]], path: str, overwrite: bool = False) -> None:
+    """Write scores as ``.json`` (an array), ``.jsonl`` or ``.csv`` (vectors become
+    ``name_0, name_1, ...`` columns), atomically. An existing file is kept unless
+    ``overwrite`` is set."""
+    import tempfile
+
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in SCORE_EXTENSIONS:
+        raise DataError(f"{path}: unsupported output type '{extension or '(none)'}'; use {', '.join(SCORE_EXTENSIONS)}")
+    if os.path.exists(path) and not overwrite:
+        raise DataError(f"{path}: already exists; remove it or pass --overwrite")
+    plain = [{name: np.asarray(value).tolist() for name, value in score.items()} for score in scores]
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-scores-", suffix=extension)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            if extension == ".json":
+                json.dump(plain, out)
+                out.write("\n")
+            elif extension == ".jsonl":
+                for score in plain:
+                    out.write(json.dumps(score) + "\n")
+            else:
+                pd.DataFrame([_flat_score(score) for score in plain]).to_csv(out, index=False)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _flat_score(score: Dict[str, Any]) -> Dict[str, Any]:
+    flat: Dict[str, Any] = {}
+    for name, value in score.items():
+        values = np.asarray(value).ravel()
+        if np.ndim(value) == 0:
+            flat[name] = value
+        else:
+            flat.update({f"{name}_{i}": v for i, v in enumerate(values.tolist())})
+    return flat
