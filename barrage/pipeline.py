@@ -254,6 +254,8 @@ class BatchPipeline:
             data_record = self.loader.load(record)
             stage = "transformer"
             data_record = self.transformer.transform(data_record)
+            # the same dtype rules, at the same stage, as the columns path
+            data_record = normalise_data_record(data_record, self.table.origin)
             return self._augment(data_record, pass_number, position, index)
         except DataError:
             raise
