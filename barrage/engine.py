@@ -113,6 +113,7 @@ class BarrageModel:
                 epochs=solver["epochs"],
                 steps_per_epoch=steps,
                 callbacks=callbacks,
+                shuffle=False,  # the pipeline shuffles, per pass and seeded
                 verbose=verbose,
             )
         except tf.errors.OpError as exc:
@@ -139,7 +140,9 @@ class BarrageModel:
             monitor = best["monitor"]
             values = [(float(row[monitor]), int(row["epoch"])) for row in rows if row.get(monitor)]
             if values:
-                value, epoch = (min if best["mode"] == "min" else max)(values)
+                sign = 1.0 if best["mode"] == "min" else -1.0
+                # the checkpoint keeps the first epoch that reached the best value
+                value, epoch = min(values, key=lambda pair: (sign * pair[0], pair[1]))
                 lines.append(f"best epoch: {epoch + 1} with {monitor} = {value:.6g}")
         return "\n".join(lines)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional
 
+import keras
+
 from barrage.artifacts import ArtifactLayout
 from barrage.solver import build_learning_rate_reducer
 
@@ -30,10 +32,11 @@ def build_services(
     ``best_so_far`` is the best monitored value of the epochs already done when resuming,
     so that a resumed run never replaces a better checkpoint with a worse one.
     """
-    import keras
-
     services = config["services"]
-    callbacks: List[Any] = [keras.callbacks.BackupAndRestore(backup_dir=layout.resume_dir)]
+    callbacks: List[Any] = [
+        keras.callbacks.BackupAndRestore(backup_dir=layout.resume_dir),
+        LearningRateLogger(),
+    ]
     best = services.get("best_checkpoint")
     if best:
         callbacks.append(
@@ -56,6 +59,16 @@ def build_services(
     if reducer is not None:
         callbacks.append(reducer)
     return callbacks
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to each epoch's logs (and so to
+    ``training_report.csv`` and TensorBoard), schedules included."""
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        if logs is not None and "learning_rate" not in logs:
+            rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
 
 
 def monitor_problems(config: Dict[str, Any], logged: Iterable[str]) -> List[str]:

@@ -1,0 +1,93 @@
+"""``barrage train`` and ``barrage score`` from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from barrage.cli import cli
+
+
+@pytest.fixture
+def files(tmp_path, config, records):
+    """A config file and train/validation/score CSVs in ``tmp_path``."""
+    config["solver"]["epochs"] = 1
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    pd.DataFrame(records(64, seed=1)).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(records(32, seed=2)).to_csv(tmp_path / "validation.csv", index=False)
+    pd.DataFrame(records(10, seed=3)).drop(columns=["label"]).to_csv(tmp_path / "score.csv", index=False)
+    return tmp_path
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def train_args(files, artifact_dir):
+    return ["train", files / "config.json", files / "train.csv", files / "validation.csv", "-a", artifact_dir,
+            "--verbose", "0"]
+
+
+def test_train_then_score_in_every_output_format(files):
+    trained = invoke(*train_args(files, files / "run"))
+    assert trained.exit_code == 0, trained.output
+    assert "best epoch: 1 with val_loss" in trained.output and str(files / "run") in trained.output
+
+    for extension in ("json", "jsonl", "csv"):
+        output = files / f"scores.{extension}"
+        scored = invoke("score", files / "run", files / "score.csv", "-o", output)
+        assert scored.exit_code == 0, scored.output
+        assert f"wrote 10 scores to {output}" in scored.output
+
+    as_json = json.loads((files / "scores.json").read_text())
+    as_lines = [json.loads(line) for line in (files / "scores.jsonl").read_text().splitlines()]
+    as_csv = pd.read_csv(files / "scores.csv")
+    assert len(as_json) == len(as_lines) == len(as_csv) == 10
+    assert as_json == as_lines
+    assert list(as_csv.columns) == ["label_0", "label_1"]
+    assert as_csv["label_0"].tolist() == pytest.approx([score["label"][0] for score in as_json], rel=1e-6)
+    assert sum(as_json[0]["label"]) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_predict_is_an_alias_of_score_and_existing_output_is_kept(files):
+    assert invoke(*train_args(files, files / "run")).exit_code == 0
+    output = files / "scores.json"
+    output.write_text("precious")
+    refused = invoke("predict", files / "run", files / "score.csv", "-o", output)
+    assert refused.exit_code == 2 and "already exists" in refused.output
+    assert output.read_text() == "precious"
+    replaced = invoke("predict", files / "run", files / "score.csv", "-o", output, "--overwrite")
+    assert replaced.exit_code == 0 and len(json.loads(output.read_text())) == 10
+
+
+def test_bad_config_exits_2_without_traceback_and_writes_nothing(files):
+    config = json.loads((files / "config.json").read_text())
+    config["solver"]["batch_size"] = 0
+    (files / "config.json").write_text(json.dumps(config))
+    result = invoke(*train_args(files, files / "run"))
+    assert result.exit_code == 2
+    assert "solver.batch_size: must be at least 1" in result.output
+    assert "Traceback" not in result.output
+    assert not os.path.exists(files / "run")
+
+
+def test_bad_data_exits_2_naming_the_record(files):
+    frame = pd.read_csv(files / "train.csv")
+    frame["f2"] = frame["f2"].astype(object)
+    frame.loc[5, "f2"] = "oops"
+    frame.to_csv(files / "train.csv", index=False)
+    result = invoke(*train_args(files, files / "run"))
+    assert result.exit_code == 2
+    assert "column 'f2', record 5: 'oops' cannot become a number" in result.output
+    assert not os.path.exists(files / "run")
+
+
+def test_scoring_a_missing_artifact_directory_or_unknown_format_exits_2(files):
+    missing = invoke("score", files / "nowhere", files / "score.csv", "-o", files / "s.json")
+    assert missing.exit_code == 2 and "no such artifact directory" in missing.output
+    wrong = invoke("score", files / "nowhere", files / "score.csv", "-o", files / "s.xlsx")
+    assert wrong.exit_code == 2 and ".json, .jsonl, .csv" in wrong.output
