@@ -281,3 +281,12 @@ def test_resume_with_a_different_config_is_refused(tmp_path, config, records):
     changed["solver"]["batch_size"] = 8
     with pytest.raises(ArtifactError, match="config differs"):
         BarrageModel(artifact_dir).train(changed, records(96, seed=1), records(32, seed=2), resume=True, verbose=0)
+
+
+def test_old_sequential_from_config_path_still_resolves_to_the_registered_builder(tmp_path, config, records):
+    config["model"]["network"]["import"] = "barrage.model.sequential_from_config"
+    config["solver"]["epochs"] = 1
+    _, artifact_dir = train(tmp_path, config, records)
+    saved = json.load(open(os.path.join(artifact_dir, "config.json")))
+    assert saved["model"]["network"]["target"] == "barrage.model:sequential_from_config"
+    assert saved["model"]["network"]["source"].startswith("barrage ")
