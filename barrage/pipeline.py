@@ -26,7 +26,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import attrs
 import numpy as np
 
-from barrage.dataset import DataRecord, RecordLoader, RecordMode, RecordTransformer, stack_data_records
+from barrage.dataset import (
+    DataRecord,
+    RecordLoader,
+    RecordMode,
+    RecordTransformer,
+    StackError,
+    stack_data_records,
+)
 from barrage.errors import ConfigError, DataError
 from barrage.records import RecordTable
 from barrage.registry import Registry, get_registry
@@ -297,10 +304,8 @@ class BatchPipeline:
             records = [self._one_record(index, pass_number, start + i) for i, index in enumerate(indices)]
         try:
             stacked = stack_data_records(records)
-        except ValueError as exc:
-            position = _position_in(str(exc))
-            where = f"record {int(indices[position])}" if position is not None else "a batch"
-            raise DataError(f"{self.table.origin}: {where}: {exc}") from None
+        except StackError as exc:
+            raise DataError(f"{self.table.origin}: record {int(indices[exc.position])}: {exc}") from None
         return normalise_data_record(stacked, self.table.origin)
 
     # -- tf.data ----------------------------------------------------------------------
@@ -309,25 +314,17 @@ class BatchPipeline:
         """The ``tf.data.Dataset`` of batches: ``(x, y[, w])``, or ``(x,)`` in SCORE."""
         import tensorflow as tf
 
-        index_ds = tf.data.Dataset.from_generator(
-            lambda: self.index_batches(start_batch),
-            output_signature=(
-                tf.TensorSpec([None], tf.int64),
-                tf.TensorSpec([], tf.int64),
-                tf.TensorSpec([], tf.int64),
-            ),
-        )
         if self.columns is not None and not self.augmentors:
-            tensors = tuple(
-                {name: tf.convert_to_tensor(array) for name, array in part.items()} for part in self.columns
-            )
-            dataset = index_ds.map(
-                lambda indices, _p, _s: tuple(
-                    {name: tf.gather(tensor, indices) for name, tensor in part.items()} for part in tensors
-                ),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+            dataset = self._column_dataset(start_batch)
         else:
+            index_ds = tf.data.Dataset.from_generator(
+                lambda: self.index_batches(start_batch),
+                output_signature=(
+                    tf.TensorSpec([None], tf.int64),
+                    tf.TensorSpec([], tf.int64),
+                    tf.TensorSpec([], tf.int64),
+                ),
+            )
             dataset = index_ds.map(
                 self._py_batch_function(),
                 num_parallel_calls=self.workers or tf.data.AUTOTUNE,
@@ -336,8 +333,46 @@ class BatchPipeline:
             if self.mode is RecordMode.VALIDATION and self._estimated_bytes() < CACHE_LIMIT_BYTES:
                 dataset = dataset.cache()
         if self.mode is not RecordMode.TRAIN:
-            dataset = dataset.apply(tf.data.experimental.assert_cardinality(self.batches_per_pass))
+            remaining = self.batches_per_pass - start_batch % self.batches_per_pass
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(remaining))
         return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _column_dataset(self, start_batch: int) -> Any:
+        """The columns path: batches gathered from in-memory tensors inside the graph.
+
+        Python runs once per pass (to draw that pass's order, the same order the records
+        path uses), not once per batch. The columns enter the pipeline as one
+        ``from_tensors`` element rather than as captured constants, and tf.data's default
+        graph rewrites are off, so creating an iterator (once per validation epoch) never
+        serialises the data.
+        """
+        import tensorflow as tf
+
+        pass_number, offset = divmod(start_batch, self.batches_per_pass)
+        if self.mode is RecordMode.TRAIN:
+
+            def orders() -> Iterator[np.ndarray]:
+                number, skip = pass_number, offset * self.batch_size
+                while True:
+                    yield self.pass_order(number)[skip:]
+                    number, skip = number + 1, 0
+
+            batch_size = self.batch_size
+            passes = tf.data.Dataset.from_generator(orders, output_signature=tf.TensorSpec([None], tf.int64))
+            index_ds = passes.flat_map(lambda order: _split_in_graph(order, batch_size))
+        else:
+            index_ds = _split_in_numpy(self.pass_order(0)[offset * self.batch_size:], self.batch_size)
+        tensors = tuple({name: tf.convert_to_tensor(array) for name, array in part.items()} for part in self.columns)
+        dataset = tf.data.Dataset.zip((index_ds, tf.data.Dataset.from_tensors(tensors).repeat()))
+        dataset = dataset.map(
+            lambda indices, data: tuple(
+                {name: tf.gather(tensor, indices) for name, tensor in part.items()} for part in data
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        options = tf.data.Options()
+        options.experimental_optimization.apply_default_optimizations = False
+        return dataset.with_options(options)
 
     def _py_batch_function(self) -> Callable:
         import tensorflow as tf
@@ -393,11 +428,28 @@ def _tf_dtype(value: Any) -> Any:
     return tf.as_dtype(array.dtype)
 
 
-def _position_in(message: str) -> Optional[int]:
-    import re
+def _split_in_numpy(order: np.ndarray, batch_size: int) -> Any:
+    """A dataset of consecutive index batches of ``order`` (known cardinality)."""
+    import tensorflow as tf
 
-    match = re.search(r"at position (\d+)", message)
-    if match and match.group(1) != "0":
-        return int(match.group(1))
-    found = re.findall(r"position (\d+)", message)
-    return int(found[0]) if found else None
+    full = len(order) // batch_size
+    parts = []
+    if full:
+        parts.append(tf.data.Dataset.from_tensor_slices(order[: full * batch_size].reshape(full, batch_size)))
+    if len(order) > full * batch_size:
+        parts.append(tf.data.Dataset.from_tensors(order[full * batch_size:]))
+    dataset = parts[0]
+    for part in parts[1:]:
+        dataset = dataset.concatenate(part)
+    return dataset
+
+
+def _split_in_graph(order: Any, batch_size: int) -> Any:
+    """:func:`_split_in_numpy` for an order tensor (inside ``flat_map``)."""
+    import tensorflow as tf
+
+    count = tf.shape(order, out_type=tf.int64)[0]
+    full = count // batch_size
+    head = tf.reshape(order[: full * batch_size], [full, batch_size])
+    tail = tf.data.Dataset.from_tensors(order[full * batch_size:]).filter(lambda rest: tf.size(rest) > 0)
+    return tf.data.Dataset.from_tensor_slices(head).concatenate(tail)
