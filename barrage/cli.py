@@ -52,6 +52,19 @@ def cli(ctx: click.Context, strict: bool, debug: bool) -> None:
     warnings.showwarning = _show_warning
     if strict:
         os.environ["BARRAGE_STRICT"] = "1"
+    if ctx.invoked_subcommand not in ("components", "plugins"):  # those list failures themselves
+        _warn_failed_plugins()
+
+
+def _warn_failed_plugins() -> None:
+    from barrage.plugins import get_plugin_manager
+
+    for failure in get_plugin_manager().failures:
+        click.echo(
+            f"warning: plugin '{failure.name}' ({failure.distribution} {failure.version}) failed to load "
+            f"and was skipped: {failure.error}",
+            err=True,
+        )
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -68,7 +81,7 @@ def components() -> None:
 
 @components.command("list")
 @click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
-@click.option("--source", "source_filter", help="Only components whose source starts with this (e.g. 'barrage', 'keras').")
+@click.option("--source", "source_filter", help="Only components from this distribution (e.g. 'barrage', 'keras').")
 @click.option("--keras", "include_keras", is_flag=True, help="Also list every Keras name (imports TensorFlow).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def components_list(kind: Optional[str], source_filter: Optional[str], include_keras: bool, as_json: bool) -> None:
@@ -80,18 +93,14 @@ def components_list(kind: Optional[str], source_filter: Optional[str], include_k
     include_keras = include_keras or (source_filter or "").lower().startswith("keras")
     found = registry.components(kind, include_keras=include_keras)
     if source_filter:
-        found = [c for c in found if str(c.source).lower().startswith(source_filter.lower())]
+        wanted = source_filter.lower()
+        found = [c for c in found if str(c.source).lower() == wanted or str(c.source).lower().startswith(wanted + " ")]
     rows = [c.describe() for c in found]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
         _print_table(rows, ["kind", "name", "source", "target"])
-    for failure in get_plugin_manager().failures:
-        click.echo(
-            f"warning: plugin '{failure.name}' ({failure.distribution} {failure.version}) failed to load "
-            f"and was skipped: {failure.error}",
-            err=True,
-        )
+    _warn_failed_plugins()
     for entries in registry.conflicts():
         sources = "; ".join(f"{e.target} from {e.source}" for e in entries)
         click.echo(f"warning: {entries[0].kind} '{entries[0].name}' is registered twice ({sources})", err=True)

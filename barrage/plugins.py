@@ -67,6 +67,7 @@ class BarragePluginManager(pluggy.PluginManager):
             distribution, version = distribution_of(entry_point)
             try:
                 plugin = entry_point.load()
+                self.register_plugin(plugin, entry_point.name, distribution, version)
             except Exception as exc:  # a broken plugin must not break Barrage
                 if _env_flag("BARRAGE_STRICT_PLUGINS"):
                     raise PluginError(
@@ -76,15 +77,28 @@ class BarragePluginManager(pluggy.PluginManager):
                 self.failures.append(
                     PluginFailure(entry_point.name, distribution, version, f"{type(exc).__name__}: {exc}")
                 )
-                continue
-            self.register_plugin(plugin, entry_point.name, distribution, version)
 
     def register_plugin(
         self, plugin: Any, name: str, distribution: str = "", version: str = ""
     ) -> None:
-        """Register ``plugin`` under ``name`` and remember its provenance."""
-        self.register(plugin, name=name)
-        hooks = tuple(sorted(caller.name for caller in self.get_hookcallers(plugin) or []))
+        """Register ``plugin`` under ``name`` and remember its provenance.
+
+        A hook implementation with arguments its spec lacks, or a ``barrage_*`` hook name
+        that no spec declares (a typo that would otherwise never run), is refused with a
+        ``PluginError`` and leaves nothing registered.
+        """
+        try:
+            self.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            if self.has_plugin(name):
+                self.unregister(name=name)
+            raise PluginError(f"plugin '{name}' has an invalid hook: {exc}") from exc
+        callers = self.get_hookcallers(plugin) or []
+        unknown = sorted(c.name for c in callers if c.name.startswith("barrage_") and not c.has_spec())
+        if unknown:
+            self.unregister(name=name)
+            raise PluginError(f"plugin '{name}' implements unknown hook(s): {', '.join(unknown)}")
+        hooks = tuple(sorted(caller.name for caller in callers))
         module = getattr(plugin, "__name__", type(plugin).__name__)
         self.infos[name] = PluginInfo(name, distribution, version, module, hooks)
 
