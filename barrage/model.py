@@ -32,15 +32,15 @@ def sequential_from_config(
 
     ``inputs`` maps each input name to its shape (or ``{"shape": [...], "dtype": ...}``);
     several inputs are concatenated on their last axis. ``layers`` is a list of layer
-    import blocks applied in order; any string ``"{{name}}"`` in their params is replaced
-    by ``network_params[name]`` (keeping the value's type when the placeholder is the whole
+    import blocks applied in order; any string ``"{{name}}"`` in the input shapes or the
+    layers' params is replaced by ``network_params[name]`` (keeping the value's type when the placeholder is the whole
     string). The last layer's result is the output called ``output``.
     """
     import keras
 
     registry = get_registry()
     tensors = {}
-    for name, spec in inputs.items():
+    for name, spec in fill_placeholders(dict(inputs), network_params, "inputs").items():
         spec = spec if isinstance(spec, Mapping) else {"shape": spec}
         tensors[name] = keras.Input(shape=tuple(spec["shape"]), dtype=spec.get("dtype"), name=name)
     values = list(tensors.values())

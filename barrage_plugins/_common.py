@@ -1,0 +1,86 @@
+"""Small helpers the first-party plugins share: parameter checks and state files.
+
+Kept free of TensorFlow so that importing a plugin module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from barrage.artifacts import read_json, write_json
+from barrage.dataset import DataRecord
+from barrage.errors import ArtifactError, ConfigError
+
+PARTS = ("x", "y", "w")
+PART_WORDS = {"x": "input", "y": "output", "w": "sample weight"}
+
+
+def name_list(value: Any, param: str, who: str) -> List[str]:
+    """``value`` as a list of names: one name or a list of them (no duplicates)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise TypeError(f"{who} '{param}' must be a name or a list of names, got {value!r}")
+    duplicates = sorted({v for v in value if list(value).count(v) > 1})
+    if duplicates:
+        raise ValueError(f"{who} '{param}' names {duplicates} more than once")
+    return list(value)
+
+
+def check_present(
+    data_record: DataRecord, wanted: Mapping[str, Tuple[str, Sequence[str]]], who: str, fitting: bool = False
+) -> None:
+    """Raise one ``ConfigError`` when a named input or output is not loaded.
+
+    ``wanted`` maps a part (``"x"`` or ``"y"``) to ``(param, names)``: the transformer
+    param that named them and the names this component needs there. A part the data
+    record does not have (``y`` while scoring) is only a problem while ``fitting``.
+    """
+    problems = []
+    for index, part in enumerate(PARTS[:2]):
+        param, names = wanted.get(part, ("", ()))
+        if not names:
+            continue
+        where = f"dataset.transformer.params.{param}: {who} needs {PART_WORDS[part]}(s) {list(names)}"
+        if index >= len(data_record):
+            if fitting:
+                problems.append(f"{where}, but the loader produces no {PART_WORDS[part]}s")
+            continue
+        produced = sorted(data_record[index])
+        missing = [name for name in names if name not in produced]
+        if missing:
+            problems.append(f"{where}; {missing} are not produced by the loader (its {PART_WORDS[part]}s: {produced})")
+    if problems:
+        raise ConfigError(problems)
+
+
+def replace_parts(data_record: DataRecord, updates: Mapping[int, Dict[str, Any]]) -> DataRecord:
+    """A new data record with ``updates[part index]`` merged into copies of those parts."""
+    parts: List[Dict[str, Any]] = []
+    for index, part in enumerate(data_record):
+        if index in updates:
+            part = {**part, **updates[index]}
+        parts.append(part)
+    return tuple(parts)
+
+
+def state_file(directory: str, filename: str) -> str:
+    return os.path.join(directory, filename)
+
+
+def save_state(directory: str, filename: str, state: Any) -> None:
+    """Write ``state`` as JSON into ``directory`` (created if needed), atomically."""
+    os.makedirs(directory, exist_ok=True)
+    write_json(state_file(directory, filename), state)
+
+
+def load_state(directory: str, filename: str, who: str, keys: Tuple[str, ...]) -> Dict[str, Any]:
+    """Read a state file written by :func:`save_state`, checking its top-level keys."""
+    state = read_json(state_file(directory, filename))
+    missing = [key for key in keys if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ArtifactError(f"{state_file(directory, filename)}: lacks {missing}; was it written by {who}?")
+    return state

@@ -1,0 +1,432 @@
+"""Tabular transformers: ``Standardizer`` and ``CategoricalEncoder``.
+
+Both are fitted on the TRAIN records only, in one streaming pass over the loader's
+batches (``RecordTransformer.loaded_batches``), keep their state in one JSON file in the
+artifact directory's ``dataset/`` folder, and work unchanged on one data record or on a
+batched one (``vectorized = True``), so the engine can apply them to whole columns.
+
+Names in their ``inputs`` and ``outputs`` params are the *network's* input and output
+names, i.e. what the loader produces, not record keys.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+
+from barrage.dataset import DataRecord, RecordLoader, RecordMode, Records, RecordScore, RecordTransformer
+from barrage.errors import ArtifactError, ConfigError, DataError
+from barrage_plugins._common import check_present, load_state, name_list, replace_parts, save_state
+
+PART_INDEX = {"inputs": 0, "outputs": 1}
+
+
+# -- Standardizer ---------------------------------------------------------------------
+
+
+class _Moments:
+    """Count, mean and sum of squared deviations, merged batch by batch.
+
+    Merging uses the pairwise update of Chan, Golub and LeVeque, which stays accurate
+    when the mean is large compared with the spread (prices, timestamps), unlike
+    accumulating sums of squares.
+    """
+
+    def __init__(self, where: str):
+        self.where = where
+        self.count = 0
+        self.mean: Optional[np.ndarray] = None
+        self.m2: Optional[np.ndarray] = None
+
+    def update(self, values: np.ndarray) -> None:
+        if values.ndim == 0 or len(values) == 0:
+            return
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"{self.where} holds NaN or infinite values in the training records")
+        batch_count = len(values)
+        batch_mean = values.mean(axis=0)
+        batch_m2 = ((values - batch_mean) ** 2).sum(axis=0)
+        if self.mean is None or self.m2 is None:
+            self.count, self.mean, self.m2 = batch_count, batch_mean, batch_m2
+            return
+        if batch_mean.shape != self.mean.shape:
+            raise DataError(
+                f"{self.where} has shape {batch_mean.shape} per record in one batch but {self.mean.shape} in another"
+            )
+        total = self.count + batch_count
+        delta = batch_mean - self.mean
+        self.mean = self.mean + delta * (batch_count / total)
+        self.m2 = self.m2 + batch_m2 + delta**2 * (self.count * batch_count / total)
+        self.count = total
+
+    def statistics(self) -> Dict[str, Any]:
+        """``mean``, ``std`` (population; 1 where the values never vary) and ``count``."""
+        if self.mean is None or self.m2 is None:
+            raise DataError(f"{self.where}: no training values to fit on")
+        std = np.sqrt(self.m2 / self.count)
+        constant = std <= 1e-8 * np.maximum(1.0, np.abs(self.mean))
+        std = np.where(constant, 1.0, std)
+        return {"mean": self.mean, "std": std, "count": self.count}
+
+
+def _numeric(value: Any, where: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{where} holds values that are not numbers (dtype {array.dtype})") from None
+    return array.astype(np.float64)
+
+
+class Standardizer(RecordTransformer):
+    """Scales chosen inputs and outputs to mean 0 and standard deviation 1.
+
+    Params:
+        inputs: input name(s) to standardise (each feature of a vector input separately).
+        outputs: output name(s) to standardise; ``postprocess`` maps the network's
+            predictions for them back to the original units.
+        batch_size: records per batch of the fitting pass.
+
+    The mean and the population standard deviation are computed per feature over the
+    TRAIN records in a single streaming pass. A feature that never varies keeps a
+    standard deviation of 1 (it is only centred), so nothing is divided by zero. Sample
+    weights are never touched. State: ``standardizer.json`` (mean, std and count per name).
+    """
+
+    vectorized = True
+    STATE_FILE = "standardizer.json"
+
+    def __init__(
+        self,
+        mode: RecordMode,
+        loader: RecordLoader,
+        inputs: Union[str, Sequence[str], None] = None,
+        outputs: Union[str, Sequence[str], None] = None,
+        batch_size: int = 4096,
+    ):
+        super().__init__(mode, loader)
+        self.names = {
+            "inputs": name_list(inputs, "inputs", "Standardizer"),
+            "outputs": name_list(outputs, "outputs", "Standardizer"),
+        }
+        if not self.names["inputs"] and not self.names["outputs"]:
+            raise ValueError("Standardizer needs at least one name in 'inputs' or 'outputs'")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"Standardizer 'batch_size' must be a positive integer, got {batch_size!r}")
+        self.batch_size = batch_size
+        self.statistics: Optional[Dict[str, Dict[str, Dict[str, Any]]]] = None
+
+    # -- fitting ----------------------------------------------------------------------
+
+    def fit(self, records: Records) -> None:
+        moments = {
+            group: {name: _Moments(f"Standardizer: {group[:-1]} '{name}'") for name in names}
+            for group, names in self.names.items()
+        }
+        for position, batch in enumerate(self.loaded_batches(records, self.batch_size)):
+            if position == 0:
+                check_present(batch, self._wanted(), "Standardizer", fitting=True)
+            for group, by_name in moments.items():
+                for name, accumulator in by_name.items():
+                    accumulator.update(_numeric(batch[PART_INDEX[group]][name], accumulator.where))
+        self.statistics = {
+            group: {name: accumulator.statistics() for name, accumulator in by_name.items()}
+            for group, by_name in moments.items()
+        }
+        self.network_params = {}
+
+    def _wanted(self) -> Dict[str, Any]:
+        return {"x": ("inputs", self.names["inputs"]), "y": ("outputs", self.names["outputs"])}
+
+    # -- applying ---------------------------------------------------------------------
+
+    def _fitted(self) -> Dict[str, Dict[str, Dict[str, Any]]]:
+        if self.statistics is None:
+            raise ValueError("Standardizer is not fitted: call fit() or load() first")
+        return self.statistics
+
+    def transform(self, data_record: DataRecord) -> DataRecord:
+        statistics = self._fitted()
+        check_present(data_record, self._wanted(), "Standardizer")
+        updates: Dict[int, Dict[str, Any]] = {}
+        for group, by_name in statistics.items():
+            index = PART_INDEX[group]
+            if index >= len(data_record):
+                continue  # no outputs while scoring
+            updates[index] = {
+                name: self._scale(data_record[index][name], f"Standardizer: {group[:-1]} '{name}'", stats)
+                for name, stats in by_name.items()
+            }
+        return replace_parts(data_record, updates)
+
+    @staticmethod
+    def _scale(value: Any, where: str, stats: Dict[str, Any]) -> np.ndarray:
+        values = _numeric(value, where)
+        if values.shape[values.ndim - np.ndim(stats["mean"]):] != np.shape(stats["mean"]):
+            raise DataError(f"{where} has shape {values.shape}; fitted per-record shape is {np.shape(stats['mean'])}")
+        return ((values - stats["mean"]) / stats["std"]).astype(np.float32)
+
+    def postprocess(self, score: RecordScore) -> RecordScore:
+        """Predictions for standardised outputs, back in the original units (float64)."""
+        statistics = self._fitted()
+        restored = dict(score)
+        for name, stats in statistics["outputs"].items():
+            if name not in restored:
+                continue
+            values = np.asarray(restored[name], dtype=np.float64)
+            shape = np.shape(stats["mean"])
+            if shape and values.shape[max(values.ndim - len(shape), 0):] != shape:
+                problem = (
+                    f"model.network: Standardizer: output '{name}' has shape {values.shape}, which does not "
+                    f"end in the fitted per-record shape {shape}"
+                )
+                raise ConfigError([problem])
+            restored[name] = values * stats["std"] + stats["mean"]
+        return restored
+
+    # -- state ------------------------------------------------------------------------
+
+    def save(self, path: str) -> None:
+        statistics = self._fitted()
+        state = {
+            group: {
+                name: {
+                    "mean": np.asarray(s["mean"]).tolist(),
+                    "std": np.asarray(s["std"]).tolist(),
+                    "count": int(s["count"]),
+                }
+                for name, s in by_name.items()
+            }
+            for group, by_name in statistics.items()
+        }
+        save_state(path, self.STATE_FILE, state)
+
+    def load(self, path: str) -> None:
+        state = load_state(path, self.STATE_FILE, "Standardizer", ("inputs", "outputs"))
+        for group, names in self.names.items():
+            if sorted(state[group]) != sorted(names):
+                raise ArtifactError(
+                    f"{path}: the saved Standardizer state standardises {group} {sorted(state[group])} "
+                    f"but this one is configured for {sorted(names)}"
+                )
+        self.statistics = {
+            group: {
+                name: {
+                    "mean": np.asarray(s["mean"], dtype=np.float64),
+                    "std": np.asarray(s["std"], dtype=np.float64),
+                    "count": int(s["count"]),
+                }
+                for name, s in state[group].items()
+            }
+            for group in ("inputs", "outputs")
+        }
+        self.network_params = {}
+
+
+# -- CategoricalEncoder ---------------------------------------------------------------
+
+OOV_ID = 0
+
+
+def category_key(value: Any) -> Optional[Hashable]:
+    """The vocabulary key of one value, or ``None`` for a missing value.
+
+    NumPy scalars become Python ones, bytes become text, and integral floats become
+    integers (a CSV column with a gap is read as floats: ``2.0`` is category ``2``).
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return int(value)
+    if isinstance(value, (str, int, float)):
+        return value
+    raise ValueError(f"{value!r} ({type(value).__name__}) cannot be a category; use text or numbers")
+
+
+def _order(value: Hashable) -> Any:
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
+def _values(array: Any) -> Iterable[Any]:
+    return np.asarray(array, dtype=object).ravel()
+
+
+class CategoricalEncoder(RecordTransformer):
+    """Turns categories (text or integer codes) into integer ids or one-hot vectors.
+
+    Params:
+        inputs: input name(s) to encode (every element of a vector input shares its
+            name's vocabulary).
+        outputs: output name(s) to encode (class labels).
+        one_hot: ``False`` (integer ids), ``True`` (one-hot for every name) or a list of
+            the names to one-hot encode.
+        max_categories: keep only the most frequent categories per name (ties broken by
+            value); the rest map to the out-of-vocabulary id.
+        batch_size: records per batch of the fitting pass.
+
+    Ids: ``0`` is reserved for out-of-vocabulary values (categories not seen in TRAIN,
+    and missing values); the known categories get ``1..n`` in sorted order. Network
+    params: ``vocab_size_<name> = n + 1`` for every encoded name, the size of the
+    embedding, one-hot vector or softmax layer. ``postprocess`` keeps each encoded
+    output's probabilities and adds ``<name>_category``, the known category with the
+    highest probability. State: ``categorical_encoder.json`` (the vocabularies).
+    """
+
+    vectorized = True
+    STATE_FILE = "categorical_encoder.json"
+
+    def __init__(
+        self,
+        mode: RecordMode,
+        loader: RecordLoader,
+        inputs: Union[str, Sequence[str], None] = None,
+        outputs: Union[str, Sequence[str], None] = None,
+        one_hot: Union[bool, str, Sequence[str]] = False,
+        max_categories: Optional[int] = None,
+        batch_size: int = 4096,
+    ):
+        super().__init__(mode, loader)
+        who = "CategoricalEncoder"
+        self.names = {"inputs": name_list(inputs, "inputs", who), "outputs": name_list(outputs, "outputs", who)}
+        every = self.names["inputs"] + self.names["outputs"]
+        if not every:
+            raise ValueError(f"{who} needs at least one name in 'inputs' or 'outputs'")
+        shared = sorted(set(self.names["inputs"]) & set(self.names["outputs"]))
+        if shared:
+            raise ValueError(f"{who}: {shared} are both inputs and outputs; their vocab_size params would clash")
+        if isinstance(one_hot, bool):
+            self.one_hot = set(every) if one_hot else set()
+        else:
+            self.one_hot = set(name_list(one_hot, "one_hot", who))
+            unknown = sorted(self.one_hot - set(every))
+            if unknown:
+                raise ValueError(f"{who} 'one_hot' names {unknown}, which are not in 'inputs' or 'outputs'")
+        if max_categories is not None and (
+            not isinstance(max_categories, int) or isinstance(max_categories, bool) or max_categories < 1
+        ):
+            raise ValueError(f"{who} 'max_categories' must be a positive integer, got {max_categories!r}")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"{who} 'batch_size' must be a positive integer, got {batch_size!r}")
+        self.max_categories = max_categories
+        self.batch_size = batch_size
+        self.vocabularies: Optional[Dict[str, Dict[str, List[Any]]]] = None
+        self._lookups: Dict[str, Dict[str, Dict[Hashable, int]]] = {}
+
+    def _wanted(self) -> Dict[str, Any]:
+        return {"x": ("inputs", self.names["inputs"]), "y": ("outputs", self.names["outputs"])}
+
+    # -- fitting ----------------------------------------------------------------------
+
+    def fit(self, records: Records) -> None:
+        counters = {group: {name: collections.Counter() for name in names} for group, names in self.names.items()}
+        for position, batch in enumerate(self.loaded_batches(records, self.batch_size)):
+            if position == 0:
+                check_present(batch, self._wanted(), "CategoricalEncoder", fitting=True)
+            for group, by_name in counters.items():
+                for name, counter in by_name.items():
+                    where = f"CategoricalEncoder: {group[:-1]} '{name}'"
+                    counter.update(key for key in self._keys(batch[PART_INDEX[group]][name], where) if key is not None)
+        vocabularies: Dict[str, Dict[str, List[Any]]] = {"inputs": {}, "outputs": {}}
+        for group, by_name in counters.items():
+            for name, counter in by_name.items():
+                if not counter:
+                    raise DataError(f"CategoricalEncoder: {group[:-1]} '{name}' has no values in the training records")
+                kept = sorted(counter, key=lambda key: (-counter[key], _order(key)))[: self.max_categories]
+                vocabularies[group][name] = sorted(kept, key=_order)
+        self._set_vocabularies(vocabularies)
+
+    @staticmethod
+    def _keys(array: Any, where: str) -> List[Optional[Hashable]]:
+        try:
+            return [category_key(value) for value in _values(array)]
+        except ValueError as exc:
+            raise DataError(f"{where}: {exc}") from None
+
+    def _set_vocabularies(self, vocabularies: Dict[str, Dict[str, List[Any]]]) -> None:
+        self.vocabularies = vocabularies
+        self._lookups = {
+            group: {name: {key: index + 1 for index, key in enumerate(vocab)} for name, vocab in by_name.items()}
+            for group, by_name in vocabularies.items()
+        }
+        self.network_params = {
+            f"vocab_size_{name}": len(vocab) + 1 for by_name in vocabularies.values() for name, vocab in by_name.items()
+        }
+
+    def vocab_size(self, name: str) -> int:
+        """Ids used for ``name``: the known categories plus the out-of-vocabulary id."""
+        return int(self.network_params[f"vocab_size_{name}"])
+
+    # -- applying ---------------------------------------------------------------------
+
+    def encode(self, group: str, name: str, value: Any) -> np.ndarray:
+        """Ids (int32, same shape as ``value``) or one-hot rows (float32, one more axis)."""
+        if self.vocabularies is None:
+            raise ValueError("CategoricalEncoder is not fitted: call fit() or load() first")
+        lookup = self._lookups[group][name]
+        array = np.asarray(value, dtype=object)
+        keys = self._keys(array, f"CategoricalEncoder: {group[:-1]} '{name}'")
+        ids = np.fromiter((lookup.get(key, OOV_ID) for key in keys), dtype=np.int32, count=len(keys))
+        ids = ids.reshape(array.shape)
+        if name in self.one_hot:
+            return np.eye(self.vocab_size(name), dtype=np.float32)[ids]
+        return ids
+
+    def transform(self, data_record: DataRecord) -> DataRecord:
+        check_present(data_record, self._wanted(), "CategoricalEncoder")
+        updates: Dict[int, Dict[str, Any]] = {}
+        for group, names in self.names.items():
+            index = PART_INDEX[group]
+            if index < len(data_record) and names:
+                updates[index] = {name: self.encode(group, name, data_record[index][name]) for name in names}
+        return replace_parts(data_record, updates)
+
+    def postprocess(self, score: RecordScore) -> RecordScore:
+        """Adds ``<name>_category`` (the most probable known category) per encoded output."""
+        if self.vocabularies is None:
+            raise ValueError("CategoricalEncoder is not fitted: call fit() or load() first")
+        result = dict(score)
+        for name, vocabulary in self.vocabularies["outputs"].items():
+            if name not in score:
+                continue
+            probabilities = np.asarray(score[name])
+            if probabilities.ndim == 0 or probabilities.shape[-1] != len(vocabulary) + 1:
+                problem = (
+                    f"model.network: CategoricalEncoder: output '{name}' has shape {probabilities.shape} but "
+                    f"should end in {len(vocabulary) + 1} probabilities, one per id (size the last layer with "
+                    f"'{{{{vocab_size_{name}}}}}')"
+                )
+                raise ConfigError([problem])
+            best = probabilities[..., 1:].argmax(axis=-1)
+            categories = np.empty(best.shape, dtype=object)
+            for position, index in np.ndenumerate(best):
+                categories[position] = vocabulary[int(index)]
+            result[f"{name}_category"] = categories if categories.ndim else categories.item()
+        return result
+
+    # -- state ------------------------------------------------------------------------
+
+    def save(self, path: str) -> None:
+        if self.vocabularies is None:
+            raise ValueError("CategoricalEncoder is not fitted: call fit() or load() first")
+        save_state(path, self.STATE_FILE, {**self.vocabularies, "oov_id": OOV_ID})
+
+    def load(self, path: str) -> None:
+        state = load_state(path, self.STATE_FILE, "CategoricalEncoder", ("inputs", "outputs"))
+        for group, names in self.names.items():
+            if sorted(state[group]) != sorted(names):
+                raise ArtifactError(
+                    f"{path}: the saved CategoricalEncoder vocabularies cover {group} {sorted(state[group])} "
+                    f"but this encoder is configured for {sorted(names)}"
+                )
+        self._set_vocabularies({group: dict(state[group]) for group in ("inputs", "outputs")})
