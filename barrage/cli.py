@@ -49,7 +49,6 @@ def cli(ctx: click.Context, strict: bool, debug: bool) -> None:
     """Config-driven supervised deep learning on TensorFlow 2 / Keras 3."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    warnings.showwarning = _show_warning
     if strict:
         os.environ["BARRAGE_STRICT"] = "1"
     if ctx.invoked_subcommand not in ("components", "plugins"):  # those list failures themselves
@@ -220,6 +219,7 @@ def _register_plugin_commands() -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Console-script entry point."""
+    warnings.showwarning = _show_warning  # this process is ours: print warnings plainly
     try:
         _register_plugin_commands()
     except BarrageError as exc:

@@ -210,6 +210,9 @@ class Registry:
         if not isinstance(name, str) or not name.strip():
             raise ComponentError(f"{kind} name must be a non-empty string, got {name!r}")
         key = (kind, name)
+        cached = self._cache.get(key)
+        if cached is not None and not cached.component.source.registered and is_strict():
+            del self._cache[key]  # resolved before strict mode was switched on
         if key not in self._cache:
             resolved = self._resolve_uncached(kind, name)
             problem = type_problem(kind, resolved.obj)
@@ -322,9 +325,11 @@ class Registry:
         short = name.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
         lowered = {c.lower(): c for c in candidates}
         matches = difflib.get_close_matches(short.lower(), list(lowered), n=3, cutoff=0.6)
+        other_kinds = [k for k in KINDS if k != kind and name in self._registered[k]]
+        hint = f"; '{name}' is registered as a {' and a '.join(other_kinds)}, not a {kind}" if other_kinds else ""
         if not matches:
-            return ""
-        return "; did you mean " + " or ".join(f"'{lowered[m]}'" for m in matches) + "?"
+            return hint
+        return hint + "; did you mean " + " or ".join(f"'{lowered[m]}'" for m in matches) + "?"
 
 
 # -- type checks ----------------------------------------------------------------------

@@ -123,7 +123,8 @@ def _import_blocks(config: Dict[str, Any]) -> Iterator[Tuple[str, str, Dict[str,
     ``binder(obj, params)`` checks the params against how the engine will call the
     component and raises ``TypeError`` with the reason.
     """
-    dataset = _block(config, "dataset") or {}
+    dataset = _block(config, "dataset")
+    dataset = dataset if isinstance(dataset, dict) else {}  # a wrong type is a schema problem
     yield "dataset.loader", "loader", dataset.get("loader"), lambda obj, p: inspect.signature(obj).bind(
         mode=RecordMode.TRAIN, **p
     )
@@ -133,7 +134,8 @@ def _import_blocks(config: Dict[str, Any]) -> Iterator[Tuple[str, str, Dict[str,
     augmentors = dataset.get("augmentor")
     for index, block in enumerate(augmentors if isinstance(augmentors, list) else []):
         yield f"dataset.augmentor[{index}]", "augmentor", block, _bind_after_first
-    model = _block(config, "model") or {}
+    model = _block(config, "model")
+    model = model if isinstance(model, dict) else {}
     yield "model.network", "network", model.get("network"), _bind_partial
     outputs = model.get("outputs")
     for index, output in enumerate(outputs if isinstance(outputs, list) else []):
@@ -144,9 +146,7 @@ def _import_blocks(config: Dict[str, Any]) -> Iterator[Tuple[str, str, Dict[str,
         for m_index, block in enumerate(metrics if isinstance(metrics, list) else []):
             yield f"model.outputs[{index}].metrics[{m_index}]", "metric", block, _bind_partial_if_class
     optimizer = _block(config, "solver", "optimizer")
-    yield "solver.optimizer", "optimizer", optimizer, lambda obj, p: inspect.signature(obj).bind_partial(
-        learning_rate=0.001, **p
-    )
+    yield "solver.optimizer", "optimizer", optimizer, _bind_optimizer
     if isinstance(optimizer, dict) and isinstance(optimizer.get("learning_rate"), dict):
         yield "solver.optimizer.learning_rate", "schedule", optimizer["learning_rate"], _bind_schedule
 
@@ -162,6 +162,24 @@ def _bind_partial_if_class(obj: Any, params: Dict[str, Any]) -> None:
         inspect.signature(obj).bind_partial(None, None, **params)
     elif params:
         raise TypeError("takes no params")
+
+
+def _bind_optimizer(obj: Any, params: Dict[str, Any]) -> None:
+    """Keras optimizers take ``**kwargs`` only to refuse them at construction; refuse them here."""
+    if "learning_rate" in params:
+        raise TypeError("'learning_rate' is set by solver.optimizer.learning_rate, not in params")
+    signature = inspect.signature(obj)
+    signature.bind_partial(learning_rate=0.001, **params)
+    if not getattr(obj, "__module__", "").startswith("keras."):
+        return
+    named = {
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+    }
+    for key in params:
+        if key not in named:
+            raise TypeError(f"got an unexpected keyword argument '{key}'{_close(key, named)}")
 
 
 def _bind_after_first(obj: Any, params: Dict[str, Any]) -> None:

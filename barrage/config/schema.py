@@ -187,9 +187,18 @@ class _ErrorHandler(cerberus_errors.BasicErrorHandler):
     }
 
 
+class _Validator(cerberus.Validator):
+    """Cerberus counts ``true``/``false`` as integers (bool subclasses int); a config must not."""
+
+    types_mapping = {
+        **cerberus.Validator.types_mapping,
+        "integer": cerberus.TypeDefinition("integer", (int,), (bool,)),
+    }
+
+
 def schema_problems(config: Dict[str, Any]) -> list:
     """Every schema violation of a defaults-merged config as ``"path: message"``."""
-    validator = cerberus.Validator(SCHEMA, error_handler=_ErrorHandler)
+    validator = _Validator(SCHEMA, error_handler=_ErrorHandler)
     validator.validate(config)
     return list(_flatten(validator.errors, ""))
 
