@@ -49,6 +49,8 @@ def cli(ctx: click.Context, strict: bool, debug: bool) -> None:
     """Config-driven supervised deep learning on TensorFlow 2 / Keras 3."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    previous, warnings.showwarning = warnings.showwarning, _show_warning  # plain "warning: ..." lines
+    ctx.call_on_close(lambda: setattr(warnings, "showwarning", previous))
     if strict:
         os.environ["BARRAGE_STRICT"] = "1"
     if ctx.invoked_subcommand not in ("components", "plugins"):  # those list failures themselves
@@ -219,7 +221,6 @@ def _register_plugin_commands() -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Console-script entry point."""
-    warnings.showwarning = _show_warning  # this process is ours: print warnings plainly
     try:
         _register_plugin_commands()
     except BarrageError as exc:
