@@ -7,6 +7,7 @@ unless ``--debug`` is given. ``--help`` and ``components list`` never import Ten
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -210,7 +211,14 @@ def score(artifact_dir: str, data: str, output: str, batch_size: Optional[int], 
     click.echo(f"wrote {len(scores)} scores to {output}")
 
 
-cli.add_command(score, name="predict")
+def _alias(command: click.Command, name: str) -> click.Command:
+    alias = copy.copy(command)
+    alias.name = name
+    alias.help = alias.short_help = f"The same as '{command.name}'."
+    return alias
+
+
+cli.add_command(_alias(score, "predict"))
 
 
 def _register_plugin_commands() -> None:
