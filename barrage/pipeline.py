@@ -111,8 +111,9 @@ def sample_indices(table: RecordTable, sample_count: Optional[str]) -> np.ndarra
         not_integer = ~np.isfinite(counts) | (counts != np.floor(counts))
         if not_integer.any():
             index = int(np.argmax(not_integer))
+            value = counts[index].item()
             raise DataError(
-                f"{table.origin}: record {index}: sample_count '{sample_count}' is {counts[index]!r}, not an integer"
+                f"{table.origin}: record {index}: sample_count '{sample_count}' is {value!r}, not an integer"
             )
     negative = counts < 0
     if negative.any():
@@ -195,12 +196,14 @@ class BatchPipeline:
         self.error: Optional[BaseException] = None
         self._lock = threading.Lock()
         self.columns: Optional[DataRecord] = None
+        self._tensors: Optional[Tuple[Dict[str, Any], ...]] = None
         if not force_per_record and loader.vectorized and transformer.vectorized:
             self.columns = self._load_columns()
-            self.example = {part: {n: v[0] for n, v in values.items()} for part, values in zip(PARTS, self.columns)}
-        else:
-            self.example = dict(zip(PARTS, self._build_batch(np.arange(min(1, len(table))), 0, 0, probe=True)))
-            self.example = {part: {n: v[0] for n, v in values.items()} for part, values in self.example.items()}
+        # record 0 as batches will hold it (augmented, when augmentors can change it)
+        first = self.columns if self.columns is not None and not self.augmentors else self._build_batch(
+            np.arange(min(1, len(table))), 0, 0, probe=True
+        )
+        self.example = {part: {n: v[0] for n, v in values.items()} for part, values in zip(PARTS, first)}
 
     @property
     def path(self) -> str:
@@ -302,11 +305,29 @@ class BatchPipeline:
             ]
         else:
             records = [self._one_record(index, pass_number, start + i) for i, index in enumerate(indices)]
+        if not probe:
+            self._check_records(records, indices)
         try:
             stacked = stack_data_records(records)
         except StackError as exc:
             raise DataError(f"{self.table.origin}: record {int(indices[exc.position])}: {exc}") from None
         return normalise_data_record(stacked, self.table.origin)
+
+    def _check_records(self, records: Sequence[DataRecord], indices: np.ndarray) -> None:
+        """Each record's values against record 0's (which fixed the dataset's dtypes and
+        shapes): text where text was, numbers that widen safely to record 0's type, the
+        same shape. A record that differs is named, rather than failing a whole batch."""
+        for position, data_record in enumerate(records):
+            for part, values in zip(PARTS, data_record):
+                expected = self.example.get(part, {})
+                for name, value in values.items():
+                    if name not in expected:
+                        continue
+                    problem = _value_problem(np.asarray(value), np.asarray(expected[name]))
+                    if problem:
+                        raise DataError(
+                            f"{self.table.origin}: record {int(indices[position])}: {part} '{name}' {problem}"
+                        )
 
     # -- tf.data ----------------------------------------------------------------------
 
@@ -315,17 +336,9 @@ class BatchPipeline:
         import tensorflow as tf
 
         if self.columns is not None and not self.augmentors:
-            dataset = self._column_dataset(start_batch)
+            dataset = self._column_dataset(self._index_dataset(start_batch, positions=False))
         else:
-            index_ds = tf.data.Dataset.from_generator(
-                lambda: self.index_batches(start_batch),
-                output_signature=(
-                    tf.TensorSpec([None], tf.int64),
-                    tf.TensorSpec([], tf.int64),
-                    tf.TensorSpec([], tf.int64),
-                ),
-            )
-            dataset = index_ds.map(
+            dataset = self._index_dataset(start_batch).map(
                 self._py_batch_function(),
                 num_parallel_calls=self.workers or tf.data.AUTOTUNE,
                 deterministic=True,
@@ -337,33 +350,60 @@ class BatchPipeline:
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(remaining))
         return dataset.prefetch(tf.data.AUTOTUNE)
 
-    def _column_dataset(self, start_batch: int) -> Any:
-        """The columns path: batches gathered from in-memory tensors inside the graph.
+    def _index_dataset(self, start_batch: int, positions: bool = True) -> Any:
+        """``(record indices, pass, offset in pass)`` per batch, as :meth:`index_batches`
+        gives them (only the record indices unless ``positions``), with no stateful op
+        in the pipeline.
 
-        Python runs once per pass (to draw that pass's order, the same order the records
-        path uses), not once per batch. The columns enter the pipeline as one
-        ``from_tensors`` element rather than as captured constants, and tf.data's default
-        graph rewrites are off, so creating an iterator (once per validation epoch) never
-        serialises the data.
+        TRAIN draws each pass's order in Python once per pass, through a stateless
+        ``numpy_function`` (the order is a pure function of the seed and the pass
+        number); VALIDATION and SCORE use the input order; batches are cut inside the
+        graph. Nothing here is stateful, so parallel maps and prefetching stay on when
+        TensorFlow op determinism is enabled, as it is in seeded runs (a stateful op
+        anywhere in a pipeline makes tf.data run every map serially).
         """
         import tensorflow as tf
 
-        pass_number, offset = divmod(start_batch, self.batches_per_pass)
-        if self.mode is RecordMode.TRAIN:
+        first_pass, offset = divmod(start_batch, self.batches_per_pass)
+        batch_size = self.batch_size
+        if self.mode is not RecordMode.TRAIN:
+            batches = _split_in_numpy(self.pass_order(first_pass)[offset * batch_size:], batch_size)
+            if not positions:
+                return batches
+            return batches.enumerate(offset).map(
+                lambda number, indices: (indices, tf.constant(first_pass, tf.int64), number * batch_size)
+            )
 
-            def orders() -> Iterator[np.ndarray]:
-                number, skip = pass_number, offset * self.batch_size
-                while True:
-                    yield self.pass_order(number)[skip:]
-                    number, skip = number + 1, 0
+        def order_of(pass_number: Any) -> Any:
+            order = tf.numpy_function(
+                lambda number: self.pass_order(int(number)).astype(np.int64), [pass_number], tf.int64, stateful=False
+            )
+            order.set_shape([None])
+            return order
 
-            batch_size = self.batch_size
-            passes = tf.data.Dataset.from_generator(orders, output_signature=tf.TensorSpec([None], tf.int64))
-            index_ds = passes.flat_map(lambda order: _split_in_graph(order, batch_size))
-        else:
-            index_ds = _split_in_numpy(self.pass_order(0)[offset * self.batch_size:], self.batch_size)
-        tensors = tuple({name: tf.convert_to_tensor(array) for name, array in part.items()} for part in self.columns)
-        dataset = tf.data.Dataset.zip((index_ds, tf.data.Dataset.from_tensors(tensors).repeat()))
+        def batches_of(pass_number: Any) -> Any:
+            skip = tf.where(pass_number == first_pass, tf.constant(offset, tf.int64), tf.constant(0, tf.int64))
+            batches = _split_in_graph(order_of(pass_number), batch_size).enumerate().skip(skip)
+            if not positions:
+                return batches.map(lambda _number, indices: indices)
+            return batches.map(lambda number, indices: (indices, pass_number, number * batch_size))
+
+        return tf.data.Dataset.counter(first_pass).flat_map(batches_of)
+
+    def _column_dataset(self, index_ds: Any) -> Any:
+        """The columns path: batches gathered from in-memory tensors inside the graph.
+
+        The columns enter the pipeline as one ``from_tensors`` element rather than as
+        captured constants, and tf.data's default graph rewrites are off, so creating an
+        iterator (once per validation epoch) never serialises the data.
+        """
+        import tensorflow as tf
+
+        if self._tensors is None:  # one copy, however many datasets (and epochs) use it
+            self._tensors = tuple(
+                {name: tf.convert_to_tensor(array) for name, array in part.items()} for part in self.columns
+            )
+        dataset = tf.data.Dataset.zip((index_ds, tf.data.Dataset.from_tensors(self._tensors).repeat()))
         dataset = dataset.map(
             lambda indices, data: tuple(
                 {name: tf.gather(tensor, indices) for name, tensor in part.items()} for part in data
@@ -381,17 +421,25 @@ class BatchPipeline:
         dtypes = [_tf_dtype(self.example[part][name]) for part, name in structure]
         shapes = [np.shape(self.example[part][name]) for part, name in structure]
 
-        def build(indices: Any, pass_number: Any, start: Any) -> List[np.ndarray]:
+        expected = [
+            (part, name, None if dtype == tf.string else np.dtype(dtype.as_numpy_dtype), shape)
+            for (part, name), dtype, shape in zip(structure, dtypes, shapes)
+        ]
+
+        def build(indices: np.ndarray, pass_number: Any, start: Any) -> List[np.ndarray]:
             try:
-                batch = self._build_batch(indices.numpy(), int(pass_number), int(start))
-                return [dict(zip(PARTS, batch))[part][name] for part, name in structure]
+                batch = dict(zip(PARTS, self._build_batch(indices, int(pass_number), int(start))))
+                return [self._conform(batch, indices, *spec) for spec in expected]
             except BaseException as exc:
                 with self._lock:
                     self.error = self.error or exc
                 raise
 
         def call(indices: Any, pass_number: Any, start: Any) -> Tuple[Dict[str, Any], ...]:
-            flat = tf.py_function(build, [indices, pass_number, start], dtypes)
+            # stateless: a batch is a pure function of its indices, pass and offset (the
+            # augmentors' generators are seeded from them), which keeps tf.data parallel
+            # under op determinism
+            flat = tf.numpy_function(build, [indices, pass_number, start], dtypes, stateful=False)
             parts: Dict[str, Dict[str, Any]] = {}
             for (part, name), tensor, shape in zip(structure, flat, shapes):
                 tensor.set_shape([None, *shape])
@@ -399,6 +447,24 @@ class BatchPipeline:
             return tuple(parts[p] for p in PARTS if p in parts)
 
         return call
+
+    def _conform(self, batch: Dict[str, Dict[str, np.ndarray]], indices: np.ndarray, part: str, name: str,
+                 dtype: Optional[np.dtype], shape: Tuple[int, ...]) -> np.ndarray:
+        """One array of a batch with the dtype and shape the dataset declared from record 0
+        (a safe widening such as int -> float is applied; anything else names the record)."""
+        array = batch[part][name]
+        where = f"{self.table.origin}: record {int(indices[0])}: {part} '{name}'"
+        if array.shape[1:] != tuple(shape):
+            raise DataError(f"{where} has shape {array.shape[1:]} but {tuple(shape)} in record 0")
+        if dtype is None:
+            if array.dtype.kind not in "OUS":
+                raise DataError(f"{where} holds {array.dtype} values but record 0 gave text")
+            return array
+        if array.dtype == dtype:
+            return array
+        if array.dtype.kind in "OUS" or not np.can_cast(array.dtype, dtype, casting="same_kind"):
+            raise DataError(f"{where} holds {array.dtype} values but record 0 gave {dtype}")
+        return array.astype(dtype)
 
     def _estimated_bytes(self) -> int:
         per_record = sum(np.asarray(v).nbytes or 8 for values in self.example.values() for v in values.values())
@@ -412,11 +478,41 @@ class BatchPipeline:
 
     def numpy_batches(self, limit: Optional[int] = None) -> List[DataRecord]:
         """The batches as numpy (for tests and inspection): one pass, or ``limit`` batches."""
+        import tensorflow as tf
+
         count = self.batches_per_pass if limit is None else limit
         out = []
-        for batch in self.dataset().take(count):
-            out.append(tuple({n: t.numpy() for n, t in part.items()} for part in batch))
+        try:
+            for batch in self.dataset().take(count):
+                out.append(tuple({n: t.numpy() for n, t in part.items()} for part in batch))
+        except tf.errors.OpError as exc:
+            self.raise_pending(exc)
+            raise
         return out
+
+
+def _value_problem(value: np.ndarray, expected: np.ndarray) -> Optional[str]:
+    """Why ``value`` cannot join a batch typed by ``expected`` (record 0's), or ``None``."""
+    if value.shape != expected.shape:
+        return f"has shape {value.shape} but {expected.shape} in record 0"
+    value_text, expected_text = value.dtype.kind in "OUS", expected.dtype.kind in "OUS"
+    if value_text != expected_text:
+        if value_text:
+            return f"holds text ({_first_text(value)!r}) but record 0 holds numbers"
+        return f"holds numbers ({value.ravel()[0]!r}) but record 0 holds text"
+    if not value_text and not np.can_cast(value.dtype, expected.dtype, casting="same_kind"):
+        return f"holds {value.dtype} values but record 0 gave {expected.dtype}"
+    return None
+
+
+def _first_text(value: np.ndarray) -> Any:
+    """The first element of ``value`` that is not a number (what a user must fix)."""
+    for element in value.ravel():
+        try:
+            float(element)
+        except (TypeError, ValueError):
+            return element
+    return value.ravel()[0]
 
 
 def _tf_dtype(value: Any) -> Any:
@@ -445,11 +541,14 @@ def _split_in_numpy(order: np.ndarray, batch_size: int) -> Any:
 
 
 def _split_in_graph(order: Any, batch_size: int) -> Any:
-    """:func:`_split_in_numpy` for an order tensor (inside ``flat_map``)."""
+    """:func:`_split_in_numpy` for an order tensor (inside ``flat_map``).
+
+    Slices by batch number rather than filtering out an empty last batch: a ``filter``
+    inside ``flat_map`` counts as stateful under op determinism and serialises the
+    pipeline.
+    """
     import tensorflow as tf
 
     count = tf.shape(order, out_type=tf.int64)[0]
-    full = count // batch_size
-    head = tf.reshape(order[: full * batch_size], [full, batch_size])
-    tail = tf.data.Dataset.from_tensors(order[full * batch_size:]).filter(lambda rest: tf.size(rest) > 0)
-    return tf.data.Dataset.from_tensor_slices(head).concatenate(tail)
+    batches = (count + batch_size - 1) // batch_size
+    return tf.data.Dataset.range(batches).map(lambda number: order[number * batch_size:(number + 1) * batch_size])

@@ -8,6 +8,7 @@ loaders use). It never builds a dict per record unless a per-record component as
 from __future__ import annotations
 
 import json
+import operator
 import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
@@ -80,12 +81,11 @@ class RecordTable(Sequence):
         return self._frame[key].to_numpy()  # type: ignore[index]
 
     def _row_column(self, key: str) -> np.ndarray:
-        values = []
-        for index, row in enumerate(self._rows):  # type: ignore[arg-type]
-            try:
-                values.append(row[key])
-            except KeyError:
-                raise DataError(f"{self.origin}: record {index}: missing key '{key}'") from None
+        try:
+            values = list(map(operator.itemgetter(key), self._rows))  # type: ignore[arg-type]
+        except KeyError:
+            index = next(i for i, row in enumerate(self._rows) if key not in row)  # type: ignore[arg-type]
+            raise DataError(f"{self.origin}: record {index}: missing key '{key}'") from None
         if values and isinstance(values[0], (list, tuple, np.ndarray)):
             return _stack_vectors(key, values, self.origin)
         return pd.Series(values).to_numpy()

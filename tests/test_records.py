@@ -1,0 +1,291 @@
+"""Reading records (lists, DataFrames, files) and writing scores: barrage/records.py."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Any, Dict, List
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from barrage.errors import DataError
+from barrage.records import RecordTable, read_records, write_scores
+
+ROWS: List[Dict[str, Any]] = [
+    {"x": 1.5, "n": 3, "text": "a", "label": 0},
+    {"x": -2.0, "n": 4, "text": "b", "label": 1},
+    {"x": 0.25, "n": 5, "text": "c", "label": 1},
+]
+
+
+def write_text(path: Any, text: str) -> str:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return str(path)
+
+
+def check_rows(table: RecordTable) -> None:
+    """The three ROWS, whatever the source: records, columns and dtypes."""
+    assert len(table) == 3
+    assert [table[i]["x"] for i in range(3)] == [1.5, -2.0, 0.25]
+    assert list(table)[1]["text"] == "b"
+    np.testing.assert_allclose(table.column("x"), [1.5, -2.0, 0.25])
+    assert table.column("n").dtype.kind in "iu"
+    assert table.column("n").tolist() == [3, 4, 5]
+    assert table.column("text").tolist() == ["a", "b", "c"]
+    assert table.column("label").tolist() == [0, 1, 1]
+
+
+# -- sources --------------------------------------------------------------------------
+
+
+def test_list_of_dicts() -> None:
+    table = read_records(ROWS)
+    check_rows(table)
+    assert not table.is_columnar
+    table[0]["x"] = 99.0  # a record handed out is a copy: the caller's data is untouched
+    assert ROWS[0]["x"] == 1.5
+
+
+def test_dataframe_is_read_as_columns() -> None:
+    frame = pd.DataFrame(ROWS, index=[10, 20, 30])  # a non-default index must not matter
+    table = read_records(frame)
+    check_rows(table)
+    assert table.is_columnar
+    assert table[-1]["x"] == 0.25
+    assert isinstance(table[0]["n"], int)  # numpy scalars become plain Python values
+
+
+@pytest.mark.parametrize("extension", [".csv", ".json", ".jsonl", ".parquet"])
+def test_files(tmp_path: Any, extension: str) -> None:
+    path = tmp_path / f"records{extension}"
+    if extension == ".csv":
+        pd.DataFrame(ROWS).to_csv(path, index=False)
+    elif extension == ".json":
+        write_text(path, json.dumps(ROWS))
+    elif extension == ".jsonl":
+        write_text(path, "".join(json.dumps(row) + "\n" for row in ROWS) + "\n")  # a blank last line
+    else:
+        pd.DataFrame(ROWS).to_parquet(path)
+    table = read_records(str(path))
+    check_rows(table)
+    assert table.origin == str(path)
+
+
+def test_path_like_and_upper_case_extension(tmp_path: Any) -> None:
+    path = tmp_path / "records.JSONL"
+    write_text(path, "\n".join(json.dumps(row) for row in ROWS))
+    check_rows(read_records(path))
+
+
+def test_slice_and_take() -> None:
+    for source in (ROWS, pd.DataFrame(ROWS)):
+        table = read_records(source)
+        assert [r["n"] for r in table.slice(1, 3)] == [4, 5]
+        assert [r["n"] for r in table.take([2, 0, 2])] == [5, 3, 5]
+        assert table.take([2, 0]).column("x").tolist() == [0.25, 1.5]
+
+
+def test_vector_values_become_one_array() -> None:
+    table = read_records([{"v": [1, 2]}, {"v": [3, 4]}, {"v": np.array([5, 6])}])
+    np.testing.assert_array_equal(table.column("v"), [[1, 2], [3, 4], [5, 6]])
+
+
+# -- malformed files ------------------------------------------------------------------
+
+
+def test_jsonl_bad_line_names_file_and_line(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "bad.jsonl", '{"x": 1}\n{"x": 2}\n{"x": 3,,}\n{"x": 4}\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl: line 3: invalid JSON"):
+        read_records(path)
+
+
+def test_jsonl_line_that_is_not_an_object(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "list.jsonl", '{"x": 1}\n[1, 2]\n')
+    with pytest.raises(DataError, match=r"list\.jsonl: line 2: not a JSON object"):
+        read_records(path)
+
+
+def test_json_that_is_not_an_array(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "object.json", json.dumps({"x": [1, 2]}))
+    with pytest.raises(DataError, match=r"object\.json: expected a JSON array of objects, got a JSON dict"):
+        read_records(path)
+
+
+def test_json_record_that_is_not_an_object(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "mixed.json", json.dumps([{"x": 1}, {"x": 2}, 3]))
+    with pytest.raises(DataError, match=r"mixed\.json: record 2 is not a JSON object"):
+        read_records(path)
+
+
+def test_json_syntax_error_names_the_line(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "broken.json", '[\n  {"x": 1},\n  {"x": }\n]\n')
+    with pytest.raises(DataError, match=r"broken\.json: invalid JSON at line 3"):
+        read_records(path)
+
+
+def test_csv_with_a_ragged_row_names_the_line(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "ragged.csv", "a,b\n1,2\n3,4,5\n")
+    with pytest.raises(DataError, match=r"ragged\.csv: cannot be read: .*line 3"):
+        read_records(path)
+
+
+def test_corrupt_parquet(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "corrupt.parquet", "this is not parquet")
+    with pytest.raises(DataError, match=r"corrupt\.parquet: cannot be read"):
+        read_records(path)
+
+
+def test_list_entry_that_is_not_a_dict() -> None:
+    with pytest.raises(DataError, match=r"training records: record 1 is a list, not a dict"):
+        read_records([{"x": 1}, [1, 2]], "training records")
+
+
+def test_unsupported_source_type() -> None:
+    with pytest.raises(DataError, match="expected a list of dicts, a pandas DataFrame or a file path, got int"):
+        read_records(42)
+
+
+# -- empty, unknown, missing ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [("empty.jsonl", ""), ("blank.jsonl", "\n\n"), ("empty.json", "[]"), ("empty.csv", ""), ("header.csv", "a,b\n")],
+)
+def test_empty_files_are_errors(tmp_path: Any, name: str, text: str) -> None:
+    path = write_text(tmp_path / name, text)
+    with pytest.raises(DataError, match=rf"{name.replace('.', '[.]')}: no records"):
+        read_records(path)
+
+
+def test_empty_in_memory_sources_are_errors() -> None:
+    with pytest.raises(DataError, match="validation records: no records"):
+        read_records([], "validation records")
+    with pytest.raises(DataError, match="no records"):
+        read_records(pd.DataFrame({"x": []}))
+
+
+def test_unknown_extension_lists_the_supported_ones(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "records.txt", "x\n1\n")
+    with pytest.raises(DataError) as info:
+        read_records(path)
+    message = str(info.value)
+    assert "records.txt" in message and "'.txt'" in message
+    for extension in (".csv", ".json", ".jsonl", ".parquet"):
+        assert extension in message
+
+
+def test_missing_file(tmp_path: Any) -> None:
+    with pytest.raises(DataError, match=r"nowhere\.csv: no such file"):
+        read_records(str(tmp_path / "nowhere.csv"))
+
+
+# -- bad values -----------------------------------------------------------------------
+
+
+def test_missing_key_names_record_and_key() -> None:
+    table = read_records([{"x": 1}, {"x": 2}, {"y": 3}], "training records")
+    with pytest.raises(DataError, match=r"training records: record 2: missing key 'x'"):
+        table.column("x")
+
+
+def test_missing_column_in_a_dataframe_names_the_key() -> None:
+    table = read_records(pd.DataFrame({"x": [1, 2]}), "scoring records")
+    with pytest.raises(DataError, match=r"scoring records: record 0: missing key 'y'"):
+        table.column("y")
+
+
+def test_value_that_cannot_become_a_number_names_column_and_index() -> None:
+    rows = [{"x": 1.0}, {"x": 2.0}, {"x": 3}, {"x": "oops"}, {"x": 5.0}]
+    with pytest.raises(DataError, match=r"column 'x', record 3: 'oops' cannot become a number"):
+        read_records(rows).column("x")
+
+
+def test_csv_value_that_cannot_become_a_number(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "typo.csv", "x,y\n1,a\n2,b\nthree,c\n4,d\n")
+    table = read_records(path)
+    assert table.column("y").tolist() == ["a", "b", "c", "d"]  # a text column stays text
+    with pytest.raises(DataError, match=r"typo\.csv: column 'x', record 2: 'three' cannot become a number"):
+        table.column("x")
+
+
+def test_numbers_written_as_text_become_numbers() -> None:
+    column = read_records([{"x": "1.5"}, {"x": 2}, {"x": None}]).column("x")
+    assert column.dtype.kind == "f"
+    np.testing.assert_allclose(column[:2], [1.5, 2.0])
+    assert np.isnan(column[2])
+
+
+def test_vectors_of_different_lengths_name_key_and_record() -> None:
+    rows = [{"v": [1, 2]}, {"v": [3, 4]}, {"v": [5, 6, 7]}]
+    with pytest.raises(DataError, match=r"key 'v' has shape \(3,\) in record 2 but \(2,\) in record 0"):
+        read_records(rows).column("v")
+
+
+def test_vectors_of_different_lengths_in_a_dataframe() -> None:
+    frame = pd.DataFrame({"v": [[1.0, 2.0], [3.0], [4.0, 5.0]]})
+    with pytest.raises(DataError, match=r"key 'v' has shape \(1,\) in record 1"):
+        read_records(frame).column("v")
+
+
+# -- writing scores -------------------------------------------------------------------
+
+SCORES = [
+    {"p": np.array([0.25, 0.75], dtype=np.float32), "value": np.float32(1.5)},
+    {"p": np.array([0.5, 0.5], dtype=np.float32), "value": np.float32(-2.0)},
+]
+
+
+def test_write_json(tmp_path: Any) -> None:
+    path = str(tmp_path / "scores.json")
+    write_scores(SCORES, path)
+    with open(path, encoding="utf-8") as handle:
+        assert json.load(handle) == [{"p": [0.25, 0.75], "value": 1.5}, {"p": [0.5, 0.5], "value": -2.0}]
+
+
+def test_write_jsonl(tmp_path: Any) -> None:
+    path = str(tmp_path / "scores.jsonl")
+    write_scores(SCORES, path)
+    with open(path, encoding="utf-8") as handle:
+        lines = [json.loads(line) for line in handle]
+    assert lines == [{"p": [0.25, 0.75], "value": 1.5}, {"p": [0.5, 0.5], "value": -2.0}]
+
+
+def test_write_csv_spreads_vectors_over_columns(tmp_path: Any) -> None:
+    path = str(tmp_path / "scores.csv")
+    write_scores(SCORES, path)
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["p_0", "p_1", "value"]
+    assert [{k: float(v) for k, v in row.items()} for row in rows] == [
+        {"p_0": 0.25, "p_1": 0.75, "value": 1.5},
+        {"p_0": 0.5, "p_1": 0.5, "value": -2.0},
+    ]
+
+
+def test_written_scores_read_back_as_records(tmp_path: Any) -> None:
+    path = str(tmp_path / "scores.jsonl")
+    write_scores(SCORES, path)
+    np.testing.assert_allclose(read_records(path).column("p"), [[0.25, 0.75], [0.5, 0.5]])
+
+
+def test_write_refuses_to_overwrite(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "scores.json", "keep me")
+    with pytest.raises(DataError, match=r"scores\.json: already exists"):
+        write_scores(SCORES, path)
+    with open(path, encoding="utf-8") as handle:
+        assert handle.read() == "keep me"
+    write_scores(SCORES, path, overwrite=True)
+    with open(path, encoding="utf-8") as handle:
+        assert len(json.load(handle)) == 2
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".tmp")] == []
+
+
+def test_write_unsupported_extension(tmp_path: Any) -> None:
+    with pytest.raises(DataError, match=r"unsupported output type '\.parquet'"):
+        write_scores(SCORES, str(tmp_path / "scores.parquet"))
+    assert os.listdir(tmp_path) == []
