@@ -88,7 +88,6 @@ def components() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def components_list(kind: Optional[str], source_filter: Optional[str], include_keras: bool, as_json: bool) -> None:
     """List components: kind, name, source (distribution and version, or keras), target."""
-    from barrage.plugins import get_plugin_manager
     from barrage.registry import get_registry
 
     registry = get_registry()
@@ -194,8 +193,12 @@ def train(config_path: str, train_data: str, validation_data: str, artifact_dir:
 @cli.command()
 @click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path(file_okay=False))
 @click.argument("data", metavar="DATA", type=click.Path())
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Scores file: .json, .jsonl or .csv.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Scoring batch size (default: the config's).")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Scores file: .json, .jsonl or .csv."
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Scoring batch size (default: the config's)."
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def score(artifact_dir: str, data: str, output: str, batch_size: Optional[int], overwrite: bool) -> None:
     """Score DATA with the model in ARTIFACT_DIR and write one score per record to OUTPUT."""

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from barrage import artifacts
 from barrage.artifacts import ArtifactLayout
@@ -56,71 +56,29 @@ class BarrageModel:
         verbose: Any = "auto",
     ) -> Any:
         """Train ``config`` on the records; returns the trained ``keras.Model``."""
-        import tensorflow as tf
-
         config = prepare_config(config)
         resume_epoch = self._check_directory(config, resume)
         _seed_everything(config["dataset"].get("seed"))
-        solver = config["solver"]
         train_table = read_records(records_train, "training records")
         validation_table = read_records(records_validation, "validation records")
-
-        loader = build_loader(config, RecordMode.TRAIN)
-        transformer = build_transformer(config, RecordMode.TRAIN, loader)
-        if resume_epoch is not None:
-            transformer.load(self.layout.dataset_dir)
-            network_params = artifacts.read_json(self.layout.network_params)
-        else:
-            transformer.fit(train_table)
-            network_params = dict(transformer.network_params or {})
-        _check_json("network_params", network_params)
-        validation_loader = build_loader(config, RecordMode.VALIDATION)
-        validation_transformer = _copy_transformer(config, transformer, validation_loader)
-
-        dataset = config["dataset"]
-        train_pipeline = BatchPipeline(
-            train_table, RecordMode.TRAIN, loader, transformer, build_augmentors(config),
-            solver["batch_size"], dataset.get("seed"), dataset.get("sample_count"), dataset.get("workers"),
-        )
-        validation_pipeline = BatchPipeline(
-            validation_table, RecordMode.VALIDATION, validation_loader, validation_transformer, (),
-            solver["batch_size"], dataset.get("seed"), None, dataset.get("workers"),
-        )
+        loader, transformer, network_params = self._fitted_transformer(config, train_table, resume_epoch)
+        train_pipeline, validation_pipeline = _pipelines(config, train_table, validation_table, transformer)
         with _strategy().scope():
             network = build_network(config, network_params)
             compile_network(network, config)
         _check_names(network, train_pipeline)
         self._check_monitors(config, network, validation_pipeline)
 
+        # everything is checked: from here on the artifact directory is written
         created = resume_epoch is None
         if created:
             self._write_new_directory(config, network_params, transformer)
-        steps = solver.get("steps") or train_pipeline.batches_per_pass
         start_epoch = resume_epoch or 0
-        rows = _truncate_report(self.layout.report, start_epoch) if resume_epoch else []
-        callbacks = build_services(config, self.layout, best_monitored(config, rows))
-        for extra in get_plugin_manager().call(
-            "barrage_callbacks", config=config, artifact_dir=self.artifact_dir
-        ):
-            callbacks.extend(extra or [])
-
+        callbacks = self._callbacks(config, start_epoch)
         context = RunContext(config, self.artifact_dir, RecordMode.TRAIN, network, transformer)
         get_plugin_manager().call("barrage_pre_fit", context=context)
         try:
-            history = network.fit(
-                train_pipeline.dataset(start_batch=start_epoch * steps),
-                validation_data=validation_pipeline.dataset(),
-                epochs=solver["epochs"],
-                steps_per_epoch=steps,
-                callbacks=callbacks,
-                shuffle=False,  # the pipeline shuffles, per pass and seeded
-                verbose=verbose,
-            )
-        except tf.errors.OpError as exc:
-            self._abandon_if_empty(created)
-            train_pipeline.raise_pending(exc)
-            validation_pipeline.raise_pending(exc)
-            raise
+            history = _fit(config, network, train_pipeline, validation_pipeline, callbacks, start_epoch, verbose)
         except BaseException:
             self._abandon_if_empty(created)
             raise
@@ -130,6 +88,29 @@ class BarrageModel:
         self.config, self.network, self.history = config, network, history
         self.loader, self.transformer = loader, transformer
         return network
+
+    def _fitted_transformer(self, config: Dict[str, Any], train_table: Any, resume_epoch: Optional[int]) -> tuple:
+        """The TRAIN loader and transformer, fitted (or, when resuming, loaded back),
+        with the network params it hands to the network builder."""
+        loader = build_loader(config, RecordMode.TRAIN)
+        transformer = build_transformer(config, RecordMode.TRAIN, loader)
+        if resume_epoch is not None:
+            transformer.load(self.layout.dataset_dir)
+            network_params = artifacts.read_json(self.layout.network_params)
+        else:
+            transformer.fit(train_table)
+            network_params = dict(transformer.network_params or {})
+        _check_json("network_params", network_params)
+        return loader, transformer, network_params
+
+    def _callbacks(self, config: Dict[str, Any], start_epoch: int) -> List[Any]:
+        """The services, then the plugins' callbacks; a resumed run first drops report rows
+        of epochs its checkpoint does not hold and tells the best checkpoint its record."""
+        rows = _truncate_report(self.layout.report, start_epoch) if start_epoch else []
+        callbacks = build_services(config, self.layout, best_monitored(config, rows))
+        for extra in get_plugin_manager().call("barrage_callbacks", config=config, artifact_dir=self.artifact_dir):
+            callbacks.extend(extra or [])
+        return callbacks
 
     def summary(self) -> str:
         """One paragraph on the finished run: best epoch, its monitored value, where it is."""
@@ -250,6 +231,50 @@ def _postprocess(transformer: Any, outputs: Dict[str, Any]) -> List[RecordScore]
     if transformer.vectorized:
         return unstack_data_record(transformer.postprocess(dict(outputs)))
     return [transformer.postprocess(score) for score in unstack_data_record(outputs)]
+
+
+def _fit(
+    config: Dict[str, Any], network: Any, train_pipeline: BatchPipeline, validation_pipeline: BatchPipeline,
+    callbacks: List[Any], start_epoch: int, verbose: Any,
+) -> Any:
+    """``network.fit`` from ``start_epoch``; a record's error is raised as itself, not as
+    the TensorFlow error that carried it out of the pipeline."""
+    import tensorflow as tf
+
+    solver = config["solver"]
+    steps = solver.get("steps") or train_pipeline.batches_per_pass
+    try:
+        return network.fit(
+            train_pipeline.dataset(start_batch=start_epoch * steps),
+            validation_data=validation_pipeline.dataset(),
+            epochs=solver["epochs"],
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline shuffles, per pass and seeded
+            verbose=verbose,
+        )
+    except tf.errors.OpError as exc:
+        train_pipeline.raise_pending(exc)
+        validation_pipeline.raise_pending(exc)
+        raise
+
+
+def _pipelines(
+    config: Dict[str, Any], train_table: Any, validation_table: Any, transformer: Any
+) -> Tuple[BatchPipeline, BatchPipeline]:
+    """The TRAIN pipeline (augmented, sampled, shuffled) and the VALIDATION one."""
+    dataset, batch_size = config["dataset"], config["solver"]["batch_size"]
+    train_pipeline = BatchPipeline(
+        train_table, RecordMode.TRAIN, transformer.loader, transformer, build_augmentors(config),
+        batch_size, dataset.get("seed"), dataset.get("sample_count"), dataset.get("workers"),
+    )
+    validation_loader = build_loader(config, RecordMode.VALIDATION)
+    validation_pipeline = BatchPipeline(
+        validation_table, RecordMode.VALIDATION, validation_loader,
+        _copy_transformer(config, transformer, validation_loader), (),
+        batch_size, dataset.get("seed"), None, dataset.get("workers"),
+    )
+    return train_pipeline, validation_pipeline
 
 
 def _copy_transformer(

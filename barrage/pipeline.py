@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import math
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import attrs
 import numpy as np
@@ -226,18 +226,6 @@ class BatchPipeline:
             return self.indices
         return np.random.default_rng([self.seed, pass_number]).permutation(self.indices)
 
-    def index_batches(self, start_batch: int = 0) -> Iterator[Tuple[np.ndarray, int, int]]:
-        """``(record indices, pass, offset in pass)`` per batch; endless in TRAIN."""
-        pass_number, offset = divmod(start_batch, self.batches_per_pass)
-        while True:
-            order = self.pass_order(pass_number)
-            for batch in range(offset, self.batches_per_pass):
-                start = batch * self.batch_size
-                yield order[start:start + self.batch_size], pass_number, start
-            if self.mode is not RecordMode.TRAIN:
-                return
-            pass_number, offset = pass_number + 1, 0
-
     # -- building batches -------------------------------------------------------------
 
     def _load_columns(self) -> DataRecord:
@@ -351,9 +339,8 @@ class BatchPipeline:
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def _index_dataset(self, start_batch: int, positions: bool = True) -> Any:
-        """``(record indices, pass, offset in pass)`` per batch, as :meth:`index_batches`
-        gives them (only the record indices unless ``positions``), with no stateful op
-        in the pipeline.
+        """``(record indices, pass, offset in pass)`` per batch (only the record indices
+        unless ``positions``); endless in TRAIN, one pass otherwise; no stateful op.
 
         TRAIN draws each pass's order in Python once per pass, through a stateless
         ``numpy_function`` (the order is a pure function of the seed and the pass
@@ -435,6 +422,7 @@ class BatchPipeline:
                     self.error = self.error or exc
                 raise
 
+        @tf.autograph.experimental.do_not_convert  # plain Python around one numpy_function
         def call(indices: Any, pass_number: Any, start: Any) -> Tuple[Dict[str, Any], ...]:
             # stateless: a batch is a pure function of its indices, pass and offset (the
             # augmentors' generators are seeded from them), which keeps tf.data parallel

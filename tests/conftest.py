@@ -17,7 +17,8 @@ from barrage.plugins import reset_plugin_manager  # noqa: E402
 @pytest.fixture(autouse=True)
 def fresh_plugins(monkeypatch: pytest.MonkeyPatch):
     """Every test starts with no cached plugin manager or registry and no Barrage env flags."""
-    for name in ("BARRAGE_STRICT", "BARRAGE_DISABLE_PLUGINS", "BARRAGE_DISABLE_PLUGIN_AUTOLOAD", "BARRAGE_STRICT_PLUGINS"):
+    flags = ("BARRAGE_STRICT", "BARRAGE_DISABLE_PLUGINS", "BARRAGE_DISABLE_PLUGIN_AUTOLOAD", "BARRAGE_STRICT_PLUGINS")
+    for name in flags:
         monkeypatch.delenv(name, raising=False)
     reset_plugin_manager()
     yield
@@ -62,7 +63,11 @@ BASE_CONFIG: Dict[str, Any] = {
             },
         },
         "outputs": [
-            {"name": "label", "loss": {"import": "sparse_categorical_crossentropy"}, "metrics": [{"import": "accuracy"}]}
+            {
+                "name": "label",
+                "loss": {"import": "sparse_categorical_crossentropy"},
+                "metrics": [{"import": "accuracy"}],
+            }
         ],
     },
     "solver": {"optimizer": {"import": "Adam", "learning_rate": 0.01}, "batch_size": 16, "epochs": 2},
