@@ -31,8 +31,9 @@ benchmark: $(VENV)/.installed
 	$(PY) benchmarks/train_score.py
 
 lint: $(VENV)/.installed
-	$(PY) -m pip install --quiet flake8
-	$(PY) -m flake8 barrage barrage_plugins
+	$(PY) -m pip install --quiet flake8 mypy
+	$(PY) -m flake8 barrage barrage_plugins tests benchmarks
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build dist *.egg-info

@@ -168,7 +168,7 @@ class KeySelector(RecordLoader):
         y = {name: _select(record, keys) for name, keys in self.outputs.items()}
         if not self.sample_weights:
             return (x, y)
-        w = {name: record[key] for name, key in self.sample_weights.items()}
+        w = {name: _select(record, key) for name, key in self.sample_weights.items()}
         return (x, y, w)
 
     def load_columns(self, table: Any) -> DataRecord:

@@ -189,7 +189,7 @@ class BatchPipeline:
         self.transformer = transformer
         self.augmentors = list(augmentors) if mode is RecordMode.TRAIN else []
         self.batch_size = batch_size
-        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**32))
+        self.seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2**32))
         self.workers = workers
         self.indices = sample_indices(table, sample_count) if mode is RecordMode.TRAIN else np.arange(len(table))
         self.batches_per_pass = math.ceil(len(self.indices) / batch_size)
@@ -386,6 +386,7 @@ class BatchPipeline:
         """
         import tensorflow as tf
 
+        assert self.columns is not None
         if self._tensors is None:  # one copy, however many datasets (and epochs) use it
             self._tensors = tuple(
                 {name: tf.convert_to_tensor(array) for name, array in part.items()} for part in self.columns

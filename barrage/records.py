@@ -90,7 +90,7 @@ class RecordTable(Sequence):
             return _stack_vectors(key, values, self.origin)
         return pd.Series(values).to_numpy()
 
-    def take(self, indices: Sequence[int]) -> "RecordTable":
+    def take(self, indices: "Sequence[int] | np.ndarray") -> "RecordTable":
         """A table of the records at ``indices`` (in that order)."""
         indices = np.asarray(indices, dtype=np.int64)
         if self._frame is not None:
@@ -157,7 +157,7 @@ def read_records(source: RecordsLike, name: str = "records") -> RecordTable:
         for index, record in enumerate(source):
             if not isinstance(record, dict):
                 raise DataError(f"{name}: record {index} is a {type(record).__name__}, not a dict")
-        table = RecordTable(rows=source, origin=name)
+        table = RecordTable(rows=source, origin=name)  # type: ignore[arg-type]
     else:
         raise DataError(
             f"{name}: expected a list of dicts, a pandas DataFrame or a file path, got {type(source).__name__}"

@@ -190,7 +190,7 @@ class Registry:
                 found.extend(entries)
             if include_keras and k in FRAMEWORK_KINDS:
                 for name, (target, obj) in sorted(self._keras_namespace(k).items()):
-                    found.append(Component(k, name, target, self._keras_source(), lambda o=obj: o))
+                    found.append(Component(k, name, target, self._keras_source(), _constant(obj)))
         return sorted(found, key=lambda c: (KINDS.index(c.kind), c.name.lower(), str(c.source)))
 
     def conflicts(self) -> List[List[Component]]:
@@ -330,6 +330,11 @@ class Registry:
         if not matches:
             return hint
         return hint + "; did you mean " + " or ".join(f"'{lowered[m]}'" for m in matches) + "?"
+
+
+def _constant(obj: Any) -> Callable[[], Any]:
+    """A ``load`` for a component whose object is already at hand."""
+    return lambda: obj
 
 
 # -- type checks ----------------------------------------------------------------------

@@ -329,7 +329,9 @@ class CategoricalEncoder(RecordTransformer):
     # -- fitting ----------------------------------------------------------------------
 
     def fit(self, records: Records) -> None:
-        counters = {group: {name: collections.Counter() for name in names} for group, names in self.names.items()}
+        counters: Dict[str, Dict[str, collections.Counter]] = {
+            group: {name: collections.Counter() for name in names} for group, names in self.names.items()
+        }
         for position, batch in enumerate(self.loaded_batches(records, self.batch_size)):
             if position == 0:
                 check_present(batch, self._wanted(), "CategoricalEncoder", fitting=True)

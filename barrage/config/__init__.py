@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from barrage.config.checks import (
     BarrageConfigWarning,
@@ -46,7 +46,7 @@ def prepare_config(config: Any, registry: Optional[Registry] = None) -> Dict[str
 
     registry = registry or get_registry()
     raw = json.loads(json.dumps(config))  # a deep copy that also proves it is plain JSON
-    problems = []
+    problems: List[str] = []
     for plugin_problems in get_plugin_manager().call("barrage_prepare_config", config=raw):
         problems.extend(plugin_problems or [])
     merged = merge_defaults(raw)

@@ -117,7 +117,7 @@ def _close(word: str, candidates: Any) -> str:
 # -- resolving imports ----------------------------------------------------------------
 
 
-def _import_blocks(config: Dict[str, Any]) -> Iterator[Tuple[str, str, Dict[str, Any], Callable]]:
+def _import_blocks(config: Dict[str, Any]) -> Iterator[Tuple[str, str, Any, Callable[..., Any]]]:
     """Every import block as ``(path, kind, block, binder)``.
 
     ``binder(obj, params)`` checks the params against how the engine will call the
