@@ -56,6 +56,31 @@ def cli(ctx: click.Context, strict: bool, debug: bool) -> None:
         os.environ["BARRAGE_STRICT"] = "1"
     if ctx.invoked_subcommand not in ("components", "plugins"):  # those list failures themselves
         _warn_failed_plugins()
+    if ctx.invoked_subcommand in TENSORFLOW_COMMANDS and not debug:
+        _import_tensorflow_quietly()
+
+
+TENSORFLOW_COMMANDS = ("train", "score", "predict", "validate")
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the C++ start-up chatter (oneDNN, CUDA probing, absl
+    pre-init lines) kept off the terminal; Python errors still surface as usual.
+    ``--debug`` skips this and shows everything."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+
+        tensorflow.config.list_logical_devices()  # device probing logs here, not mid-run
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _warn_failed_plugins() -> None:

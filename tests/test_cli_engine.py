@@ -91,3 +91,22 @@ def test_scoring_a_missing_artifact_directory_or_unknown_format_exits_2(files):
     assert missing.exit_code == 2 and "no such artifact directory" in missing.output
     wrong = invoke("score", files / "nowhere", files / "score.csv", "-o", files / "s.xlsx")
     assert wrong.exit_code == 2 and ".json, .jsonl, .csv" in wrong.output
+
+
+def test_tensorflow_start_up_chatter_is_kept_off_stderr_but_warnings_are_not(files):
+    import subprocess
+    import sys
+
+    config = json.loads((files / "config.json").read_text())
+    config["services"] = {"best_checkpoint": {"monitor": "loss", "mode": "min"}}  # corrected with a warning
+    (files / "config.json").write_text(json.dumps(config))
+    barrage = os.path.join(os.path.dirname(sys.executable), "barrage")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([barrage, "validate", str(files / "config.json")], capture_output=True, text=True, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "warning: services.best_checkpoint.monitor: 'loss' is not a validation quantity" in quiet.stderr
+    assert "oneDNN" not in quiet.stderr and "absl" not in quiet.stderr
+    loud = subprocess.run(
+        [barrage, "--debug", "validate", str(files / "config.json")], capture_output=True, text=True, env=env
+    )
+    assert loud.returncode == 0 and "oneDNN" in loud.stderr  # --debug shows everything
