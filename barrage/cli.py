@@ -56,18 +56,15 @@ def cli(ctx: click.Context, strict: bool, debug: bool) -> None:
         os.environ["BARRAGE_STRICT"] = "1"
     if ctx.invoked_subcommand not in ("components", "plugins"):  # those list failures themselves
         _warn_failed_plugins()
-    if ctx.invoked_subcommand in TENSORFLOW_COMMANDS and not debug:
-        _import_tensorflow_quietly()
-
-
-TENSORFLOW_COMMANDS = ("train", "score", "predict", "validate")
 
 
 def _import_tensorflow_quietly() -> None:
     """Import TensorFlow with the C++ start-up chatter (oneDNN, CUDA probing, absl
     pre-init lines) kept off the terminal; Python errors still surface as usual.
-    ``--debug`` skips this and shows everything."""
-    if "tensorflow" in sys.modules:
+    ``--debug`` skips this and shows everything. Called by the commands that need
+    TensorFlow, once their arguments are parsed (so ``--help`` stays cheap)."""
+    root = click.get_current_context().find_root()
+    if "tensorflow" in sys.modules or (root.obj or {}).get("debug"):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
@@ -186,6 +183,7 @@ def validate(config_path: str, show: bool) -> None:
     """Check CONFIG and report every problem at once (exit 2 if any); writes nothing."""
     from barrage.config import load_config_file, prepare_config
 
+    _import_tensorflow_quietly()
     resolved = prepare_config(load_config_file(config_path))
     if show:
         click.echo(json.dumps(resolved, indent=2))
@@ -206,6 +204,7 @@ def validate(config_path: str, show: bool) -> None:
 def train(config_path: str, train_data: str, validation_data: str, artifact_dir: str, resume: bool,
           verbose: Optional[int]) -> None:
     """Train CONFIG on TRAIN_DATA, validating on VALIDATION_DATA (.csv/.json/.jsonl/.parquet)."""
+    _import_tensorflow_quietly()
     from barrage.config import load_config_file
     from barrage.engine import BarrageModel
 
@@ -227,13 +226,15 @@ def train(config_path: str, train_data: str, validation_data: str, artifact_dir:
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def score(artifact_dir: str, data: str, output: str, batch_size: Optional[int], overwrite: bool) -> None:
     """Score DATA with the model in ARTIFACT_DIR and write one score per record to OUTPUT."""
-    from barrage.engine import BarrageModel
     from barrage.records import SCORE_EXTENSIONS, write_scores
 
     if not output.lower().endswith(SCORE_EXTENSIONS):
         raise click.BadParameter(f"must end in one of {', '.join(SCORE_EXTENSIONS)}", param_hint="'-o'")
     if os.path.exists(output) and not overwrite:
         raise click.BadParameter(f"{output} already exists; pass --overwrite to replace it", param_hint="'-o'")
+    _import_tensorflow_quietly()
+    from barrage.engine import BarrageModel
+
     scores = BarrageModel(artifact_dir).predict(data, batch_size=batch_size)
     write_scores(scores, output, overwrite=overwrite)
     click.echo(f"wrote {len(scores)} scores to {output}")
