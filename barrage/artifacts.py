@@ -7,13 +7,14 @@ are written atomically (temporary file, then rename).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import sys
 import tempfile
 from importlib import metadata
-from typing import Any, Dict
+from typing import Any, Dict, Iterator, Optional, TextIO
 
 import attrs
 
@@ -91,19 +92,30 @@ class ArtifactLayout:
                 raise ArtifactError(f"{self.root}: incomplete artifact directory, missing {name}")
 
 
-def write_json(path: str, data: Any) -> None:
-    """Write JSON atomically: a reader sees the old file or the new one, never half."""
+@contextlib.contextmanager
+def atomic_writer(path: str, newline: Optional[str] = None) -> Iterator[TextIO]:
+    """A text handle whose content replaces ``path`` only when the block succeeds.
+
+    It writes a temporary file beside ``path`` and renames it over ``path`` at the end, so a
+    reader sees the old file or the new one, never half; on error the temporary goes.
+    """
     directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=False, default=_json_default)
-            out.write("\n")
+        with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as out:
+            yield out
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write JSON atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as out:
+        json.dump(data, out, indent=2, sort_keys=False, default=_json_default)
+        out.write("\n")
 
 
 def _json_default(value: Any) -> Any:

@@ -331,12 +331,10 @@ def _truncate_report(path: str, epochs_done: int) -> List[Dict[str, str]]:
     if os.path.exists(path):
         with open(path, newline="", encoding="utf-8") as handle:
             fieldnames = next(csv.reader(handle), [])
-        temporary = path + ".tmp"
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        with artifacts.atomic_writer(path, newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fieldnames)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(temporary, path)
     return rows
 
 

@@ -133,10 +133,7 @@ class BarragePluginManager(pluggy.PluginManager):
             try:
                 result = impl.function(**{name: arguments[name] for name in impl.argnames})
             except Exception as exc:
-                raise PluginError(
-                    f"plugin {self.describe(impl.plugin_name)} raised in {hook_name}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+                raise self.hook_error(impl.plugin_name, hook_name, exc) from exc
             if result is not None:
                 value = result
         return value
@@ -145,11 +142,14 @@ class BarragePluginManager(pluggy.PluginManager):
         codes = {frame.f_code for frame, _ in traceback.walk_tb(exc.__traceback__)}
         for impl in getattr(self.hook, hook_name).get_hookimpls():
             if getattr(impl.function, "__code__", None) in codes:
-                return PluginError(
-                    f"plugin {self.describe(impl.plugin_name)} raised in {hook_name}: "
-                    f"{type(exc).__name__}: {exc}"
-                )
+                return self.hook_error(impl.plugin_name, hook_name, exc)
         return exc
+
+    def hook_error(self, plugin_name: str, hook_name: str, exc: Exception) -> PluginError:
+        """The error reported when ``plugin_name`` raised ``exc`` inside ``hook_name``."""
+        return PluginError(
+            f"plugin {self.describe(plugin_name)} raised in {hook_name}: {type(exc).__name__}: {exc}"
+        )
 
 
 def distribution_of(entry_point: metadata.EntryPoint) -> tuple:

@@ -232,7 +232,7 @@ def write_scores(scores: Sequence[Dict[str, Any]], path: str, overwrite: bool = 
     """Write scores as ``.json`` (an array), ``.jsonl`` or ``.csv`` (vectors become
     ``name_0, name_1, ...`` columns), atomically. An existing file is kept unless
     ``overwrite`` is set."""
-    import tempfile
+    from barrage.artifacts import atomic_writer
 
     extension = os.path.splitext(path)[1].lower()
     if extension not in SCORE_EXTENSIONS:
@@ -240,23 +240,15 @@ def write_scores(scores: Sequence[Dict[str, Any]], path: str, overwrite: bool = 
     if os.path.exists(path) and not overwrite:
         raise DataError(f"{path}: already exists; remove it or pass --overwrite")
     plain = [{name: np.asarray(value).tolist() for name, value in score.items()} for score in scores]
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-scores-", suffix=extension)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            if extension == ".json":
-                json.dump(plain, out)
-                out.write("\n")
-            elif extension == ".jsonl":
-                for score in plain:
-                    out.write(json.dumps(score) + "\n")
-            else:
-                pd.DataFrame([_flat_score(score) for score in plain]).to_csv(out, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_writer(path, newline="") as out:
+        if extension == ".json":
+            json.dump(plain, out)
+            out.write("\n")
+        elif extension == ".jsonl":
+            for score in plain:
+                out.write(json.dumps(score) + "\n")
+        else:
+            pd.DataFrame([_flat_score(score) for score in plain]).to_csv(out, index=False)
 
 
 def _flat_score(score: Dict[str, Any]) -> Dict[str, Any]:

@@ -160,12 +160,7 @@ class Registry:
             try:
                 impl.function(registry=self)
             except Exception as exc:
-                from barrage.errors import PluginError
-
-                raise PluginError(
-                    f"plugin {manager.describe(impl.plugin_name)} raised in "
-                    f"barrage_register_components: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise manager.hook_error(impl.plugin_name, "barrage_register_components", exc) from exc
             finally:
                 self._current_plugin = None
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from barrage.artifacts import atomic_writer
 from barrage.dataset import DataRecord, RecordLoader, RecordMode, Records, RecordScore, RecordTransformer
 from barrage.errors import ArtifactError, DataError
 from barrage_plugins._common import check_present, replace_parts
@@ -137,10 +138,8 @@ class TextVectorizer(RecordTransformer):
         if self.vocabulary is None:
             raise ValueError("TextVectorizer is not fitted: call fit() or load() first")
         os.makedirs(path, exist_ok=True)
-        temporary = os.path.join(path, self.VOCABULARY_FILE + ".tmp")
-        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+        with atomic_writer(os.path.join(path, self.VOCABULARY_FILE), newline="\n") as handle:
             handle.writelines(word + "\n" for word in self.vocabulary)
-        os.replace(temporary, os.path.join(path, self.VOCABULARY_FILE))
 
     def load(self, path: str) -> None:
         vocabulary_path = os.path.join(path, self.VOCABULARY_FILE)
