@@ -1,10 +1,15 @@
-"""What plugin authors import: the data API, the hook marker and the run context.
+"""The module plugin authors import from: the data API, the hook marker, the run
+context and the errors a component raises.
 
 ``from barrage.api import RecordLoader, RecordTransformer, RecordMode, hookimpl``.
+
+Everything here is also importable from ``barrage`` itself, whose public names are this
+list plus the engine's (``BarrageModel``, ``prepare_config``, ``Runtime``, ``Policy``).
 """
 
 from barrage.context import RunContext
 from barrage.dataset import (
+    PARTS,
     DataRecord,
     IdentityTransformer,
     KeySelector,
@@ -17,12 +22,20 @@ from barrage.dataset import (
     stack_data_records,
     unstack_data_record,
 )
+from barrage.errors import ArtifactError, BarrageError, ComponentError, ConfigError, DataError, PluginError
 from barrage.hookspecs import hookimpl
 
 __all__ = [
+    "PARTS",
+    "ArtifactError",
+    "BarrageError",
+    "ComponentError",
+    "ConfigError",
+    "DataError",
     "DataRecord",
     "IdentityTransformer",
     "KeySelector",
+    "PluginError",
     "Record",
     "RecordLoader",
     "RecordMode",

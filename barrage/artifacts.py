@@ -8,13 +8,11 @@ are written atomically (temporary file, then rename).
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
-import platform
-import sys
 import tempfile
-from importlib import metadata
-from typing import Any, Dict, Iterator, Optional, TextIO
+from typing import Any, Dict, Iterator, List, Optional, TextIO
 
 import attrs
 
@@ -63,6 +61,11 @@ class ArtifactLayout:
     @property
     def resume_dir(self) -> str:
         return self.path(RESUME_CHECKPOINTS)
+
+    @property
+    def resume_metadata(self) -> str:
+        """Where ``BackupAndRestore`` records the epoch a resumed run starts from."""
+        return self.path(RESUME_CHECKPOINTS, "training_metadata.json")
 
     @property
     def tensorboard_dir(self) -> str:
@@ -114,11 +117,12 @@ def atomic_writer(path: str, newline: Optional[str] = None) -> Iterator[TextIO]:
 def write_json(path: str, data: Any) -> None:
     """Write JSON atomically (see :func:`atomic_writer`)."""
     with atomic_writer(path) as out:
-        json.dump(data, out, indent=2, sort_keys=False, default=_json_default)
+        json.dump(data, out, indent=2, sort_keys=False, default=json_default)
         out.write("\n")
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """What ``json.dump`` cannot write itself: NumPy arrays and scalars."""
     if hasattr(value, "tolist"):
         return value.tolist()
     if hasattr(value, "item"):
@@ -136,30 +140,23 @@ def read_json(path: str) -> Any:
         raise ArtifactError(f"{path}: invalid JSON: {exc}") from None
 
 
-def environment_info() -> Dict[str, Any]:
-    """Versions a later reader needs to reproduce the run."""
-    from barrage.plugins import ENTRY_POINT_GROUP
-    from barrage.registry import KIND_GROUPS
+def read_report(path: str) -> List[Dict[str, str]]:
+    """The rows of ``training_report.csv`` (none if it does not exist yet)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return ""
 
-    plugin_distributions: Dict[str, str] = {}
-    for group in (ENTRY_POINT_GROUP, *KIND_GROUPS.values()):
-        for entry_point in metadata.entry_points(group=group):
-            dist = getattr(entry_point, "dist", None)
-            if dist is not None:
-                plugin_distributions[dist.metadata["Name"]] = dist.version
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "barrage": version("barrage"),
-        "tensorflow": version("tensorflow") or version("tensorflow-cpu"),
-        "keras": version("keras"),
-        "numpy": version("numpy"),
-        "pandas": version("pandas"),
-        "plugin_distributions": dict(sorted(plugin_distributions.items())),
-    }
+def truncate_report(path: str, epochs_done: int) -> List[Dict[str, str]]:
+    """Keep only the rows of the first ``epochs_done`` epochs (a resumed run redoes the
+    rest), so that every epoch appears once; returns the kept rows."""
+    rows = [row for row in read_report(path) if int(row["epoch"]) < epochs_done]
+    if os.path.exists(path):
+        with open(path, newline="", encoding="utf-8") as handle:
+            fieldnames = next(csv.reader(handle), [])
+        with atomic_writer(path, newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fieldnames)
+            writer.writeheader()
+            writer.writerows(rows)
+    return rows

@@ -17,7 +17,8 @@ from typing import Any, List, Optional
 import click
 
 from barrage.errors import BarrageError
-from barrage.registry import KINDS
+from barrage.registry import KIND_NAMES
+from barrage.runtime import Runtime
 
 EXIT_USER_ERROR = 2
 
@@ -35,12 +36,6 @@ class BarrageGroup(click.Group):
             ctx.exit(EXIT_USER_ERROR)
 
 
-def _version() -> str:
-    from barrage import __version__
-
-    return __version__
-
-
 @click.group(cls=BarrageGroup)
 @click.version_option(version=None, package_name="barrage", prog_name="barrage")
 @click.option("--strict", is_flag=True, help="Refuse every component that is not registered (also BARRAGE_STRICT=1).")
@@ -52,10 +47,15 @@ def cli(ctx: click.Context, strict: bool, debug: bool) -> None:
     ctx.obj["debug"] = debug
     previous, warnings.showwarning = warnings.showwarning, _show_warning  # plain "warning: ..." lines
     ctx.call_on_close(lambda: setattr(warnings, "showwarning", previous))
-    if strict:
-        os.environ["BARRAGE_STRICT"] = "1"
+    runtime = ctx.obj.get("runtime") or Runtime()  # main() makes it early, to add plugin commands
+    ctx.obj["runtime"] = runtime.with_policy(strict=True) if strict else runtime
     if ctx.invoked_subcommand not in ("components", "plugins"):  # those list failures themselves
         _warn_failed_plugins()
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the command being run (one per command)."""
+    return click.get_current_context().find_root().obj["runtime"]
 
 
 def _import_tensorflow_quietly() -> None:
@@ -81,9 +81,7 @@ def _import_tensorflow_quietly() -> None:
 
 
 def _warn_failed_plugins() -> None:
-    from barrage.plugins import get_plugin_manager
-
-    for failure in get_plugin_manager().failures:
+    for failure in current_runtime().plugins.failures:
         click.echo(
             f"warning: plugin '{failure.name}' ({failure.distribution} {failure.version}) failed to load "
             f"and was skipped: {failure.error}",
@@ -104,15 +102,13 @@ def components() -> None:
 
 
 @components.command("list")
-@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
+@click.option("--kind", type=click.Choice(KIND_NAMES), help="Only this kind.")
 @click.option("--source", "source_filter", help="Only components from this distribution (e.g. 'barrage', 'keras').")
 @click.option("--keras", "include_keras", is_flag=True, help="Also list every Keras name (imports TensorFlow).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def components_list(kind: Optional[str], source_filter: Optional[str], include_keras: bool, as_json: bool) -> None:
     """List components: kind, name, source (distribution and version, or keras), target."""
-    from barrage.registry import get_registry
-
-    registry = get_registry()
+    registry = current_runtime().registry
     include_keras = include_keras or (source_filter or "").lower().startswith("keras")
     found = registry.components(kind, include_keras=include_keras)
     if source_filter:
@@ -151,9 +147,7 @@ def plugins() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_list(as_json: bool) -> None:
     """Show loaded plugins (distribution, version, hooks) and the ones that failed."""
-    from barrage.plugins import get_plugin_manager
-
-    manager = get_plugin_manager()
+    manager = current_runtime().plugins
     loaded = [
         {"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": list(i.hooks)}
         for i in manager.infos.values()
@@ -184,7 +178,7 @@ def validate(config_path: str, show: bool) -> None:
     from barrage.config import load_config_file, prepare_config
 
     _import_tensorflow_quietly()
-    resolved = prepare_config(load_config_file(config_path))
+    resolved = prepare_config(load_config_file(config_path), current_runtime())
     if show:
         click.echo(json.dumps(resolved, indent=2))
     else:
@@ -209,7 +203,7 @@ def train(config_path: str, train_data: str, validation_data: str, artifact_dir:
     from barrage.engine import BarrageModel
 
     config = load_config_file(config_path)
-    model = BarrageModel(artifact_dir)
+    model = BarrageModel(artifact_dir, current_runtime())
     model.train(config, train_data, validation_data, resume=resume, verbose="auto" if verbose is None else verbose)
     click.echo(model.summary())
 
@@ -235,7 +229,7 @@ def score(artifact_dir: str, data: str, output: str, batch_size: Optional[int], 
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
 
-    scores = BarrageModel(artifact_dir).predict(data, batch_size=batch_size)
+    scores = BarrageModel(artifact_dir, current_runtime()).predict(data, batch_size=batch_size)
     write_scores(scores, output, overwrite=overwrite)
     click.echo(f"wrote {len(scores)} scores to {output}")
 
@@ -250,17 +244,14 @@ def _alias(command: click.Command, name: str) -> click.Command:
 cli.add_command(_alias(score, "predict"))
 
 
-def _register_plugin_commands() -> None:
-    from barrage.plugins import get_plugin_manager
+def main(argv: Optional[List[str]] = None, runtime: Optional[Runtime] = None) -> None:
+    """Console-script entry point: loads plugins (which may add commands), then runs.
 
-    get_plugin_manager().call("barrage_register_commands", cli=cli)
-
-
-def main(argv: Optional[List[str]] = None) -> None:
-    """Console-script entry point."""
+    ``runtime`` replaces the one made from the environment (to embed the CLI)."""
     try:
-        _register_plugin_commands()
+        runtime = runtime or Runtime()
+        runtime.plugins.call("barrage_register_commands", cli=cli)
     except BarrageError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
-    cli.main(args=argv, prog_name="barrage")
+    cli.main(args=argv, prog_name="barrage", obj={"runtime": runtime})

@@ -16,6 +16,7 @@ This module imports NumPy only, so listing components never pays for TensorFlow.
 from __future__ import annotations
 
 import abc
+import copy
 import enum
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -26,8 +27,11 @@ Records = Sequence[Record]
 DataRecord = Tuple[Dict[str, Any], ...]
 RecordScore = Dict[str, Any]
 KeySpec = Union[str, Sequence[str]]
+# The parts of a data record, in order: inputs, outputs (targets), sample weights.
+PARTS: Tuple[str, ...] = ("x", "y", "w")
 
 __all__ = [
+    "PARTS",
     "Record",
     "Records",
     "DataRecord",
@@ -53,10 +57,11 @@ class RecordMode(enum.Enum):
 class RecordLoader(abc.ABC):
     """Turns one record into a data record.
 
-    Subclasses implement :meth:`load`. A loader that can select whole columns at once sets
-    ``vectorized = True`` and implements ``load_columns(table)``, where ``table.column(key)``
-    returns one array over all records; the engine then skips the per-record loop for
-    in-memory data. Both paths must give the same values.
+    Subclasses implement :meth:`load`. The vectorised contract is optional:
+    :meth:`load_columns` loads a whole table of records into one batched data record. Its
+    default stacks :meth:`load` over the records; a loader that can select whole columns
+    at once overrides it and sets ``vectorized = True``, and the engine then skips the
+    per-record loop entirely. Both methods must give the same values.
     """
 
     vectorized: bool = False
@@ -67,6 +72,15 @@ class RecordLoader(abc.ABC):
     @abc.abstractmethod
     def load(self, record: Record) -> DataRecord:
         """Return ``(x, y[, w])`` in TRAIN/VALIDATION and ``(x,)`` in SCORE."""
+
+    def load_columns(self, table: Any) -> DataRecord:
+        """Every record of ``table`` as one batched data record (a leading record axis).
+
+        ``table`` is a sequence of record dicts that also hands out whole columns:
+        ``len(table)``, ``table[i]`` (one record) and ``table.column(key)`` (one array over
+        all records). The default loads record by record and stacks the results.
+        """
+        return stack_data_records([self.load(table[i]) for i in range(len(table))])
 
 
 class RecordTransformer(abc.ABC):
@@ -86,6 +100,20 @@ class RecordTransformer(abc.ABC):
         self.mode = RecordMode(mode)
         self.loader = loader
         self.network_params: Dict[str, Any] = {}
+
+    def for_mode(self, mode: RecordMode, loader: RecordLoader) -> "RecordTransformer":
+        """This fitted (or loaded) transformer serving another mode with ``loader``.
+
+        The engine fits one transformer in TRAIN and uses this to get its VALIDATION (and
+        SCORE) twin. The default is a shallow copy with ``mode`` and ``loader`` replaced,
+        so the fitted state is shared, not copied; override it when the state must not be
+        shared or depends on the mode.
+        """
+        twin = copy.copy(self)
+        twin.mode = RecordMode(mode)
+        twin.loader = loader
+        twin.network_params = dict(self.network_params or {})
+        return twin
 
     @abc.abstractmethod
     def fit(self, records: Records) -> None:
@@ -108,18 +136,23 @@ class RecordTransformer(abc.ABC):
         """Read the state written by :meth:`save` from the directory ``path``."""
 
     def loaded_batches(self, records: Records, batch_size: int = 4096) -> Iterator[DataRecord]:
-        """Yield the loaded records as batched data records, for streaming fits.
+        """Yield the loaded records as batched data records, for fits in one pass.
 
-        Uses the loader's column path when the records are an in-memory table, so a
-        fit over a million records never builds a million dicts.
+        Each batch goes through the loader's :meth:`~RecordLoader.load_columns`, so a
+        vectorised loader over a million in-memory records never builds a million dicts.
         """
-        column_source = getattr(records, "slice", None)
+        slicer = getattr(records, "slice", None)
         for start in range(0, len(records), batch_size):
             stop = min(start + batch_size, len(records))
-            if self.loader.vectorized and column_source is not None:
-                yield self.loader.load_columns(records.slice(start, stop))  # type: ignore
-            else:
-                yield stack_data_records([self.loader.load(records[i]) for i in range(start, stop)])
+            chunk = slicer(start, stop) if slicer is not None else _RecordList(records[start:stop])
+            yield self.loader.load_columns(chunk)
+
+
+class _RecordList(list):
+    """A plain list of records with ``column(key)``, for loaders' ``load_columns``."""
+
+    def column(self, key: str) -> np.ndarray:
+        return np.asarray([record[key] for record in self])
 
 
 def _select(record: Record, keys: KeySpec) -> Any:
@@ -231,7 +264,6 @@ def stack_data_records(data_records: Sequence[DataRecord]) -> DataRecord:
     records disagree in structure or shape.
     """
     first = data_records[0]
-    parts = ("x", "y", "w")
     stacked: List[Dict[str, np.ndarray]] = []
     for part_index, part in enumerate(first):
         batch: Dict[str, np.ndarray] = {}
@@ -241,14 +273,14 @@ def stack_data_records(data_records: Sequence[DataRecord]) -> DataRecord:
                 try:
                     values.append(np.asarray(data_record[part_index][name]))
                 except (KeyError, IndexError):
-                    raise StackError(f"{parts[part_index]} '{name}' is missing", position) from None
+                    raise StackError(f"{PARTS[part_index]} '{name}' is missing", position) from None
             try:
                 batch[name] = np.stack(values)
             except ValueError:
                 shape = values[0].shape
                 position = next(i for i, v in enumerate(values) if v.shape != shape)
                 raise StackError(
-                    f"{parts[part_index]} '{name}' has shape {values[position].shape} but {shape} "
+                    f"{PARTS[part_index]} '{name}' has shape {values[position].shape} but {shape} "
                     f"in the batch's first record",
                     position,
                 ) from None

@@ -1,31 +1,30 @@
 """``BarrageModel``: train a config on records into an artifact directory, load, score.
 
 Training checks everything it can before it touches the disk (config, records, the
-transformer fit, the network's names, the first batches, the monitored quantities), so
+transformer fit, the network's names and input shapes, the monitored quantities), so
 bad input leaves nothing behind. A run that fails before its first epoch ends removes
 the directory it created; one that fails later keeps it, resumable with ``resume=True``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
-import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 from barrage import artifacts
 from barrage.artifacts import ArtifactLayout
+from barrage.components import build_augmentors, build_loader, build_transformer
 from barrage.config import prepare_config
 from barrage.context import RunContext
-from barrage.dataset import RecordMode, RecordScore, unstack_data_record
+from barrage.dataset import RecordMode, RecordScore, RecordTransformer, unstack_data_record
 from barrage.errors import ArtifactError, ConfigError, DataError
 from barrage.model import build_network, compile_network
-from barrage.pipeline import BatchPipeline, build_augmentors, build_loader, build_transformer
-from barrage.plugins import get_plugin_manager
-from barrage.records import RecordsLike, read_records
-from barrage.services import best_monitored, build_services, monitor_problems
+from barrage.records import RecordsLike, RecordTable, read_records
+from barrage.runtime import Runtime, default_runtime
+from barrage.services import ServiceRun, best_epoch, build_services, monitor_problems
+from barrage.sources import BatchSource, make_batch_source
 
 
 class BarrageModel:
@@ -34,16 +33,23 @@ class BarrageModel:
     ``train`` fills the directory and returns the trained ``keras.Model``; ``load``
     rebuilds the network from the directory with the best checkpoint's weights;
     ``predict`` returns one postprocessed score dict per record, in input order.
+    ``runtime`` supplies the plugins and the registry (the default runtime if not given).
     """
 
-    def __init__(self, artifact_dir: "str | os.PathLike[str]"):
+    def __init__(self, artifact_dir: "str | os.PathLike[str]", runtime: Optional[Runtime] = None):
         self.artifact_dir = os.fspath(artifact_dir)
         self.layout = ArtifactLayout(self.artifact_dir)
+        self._runtime = runtime
         self.config: Optional[Dict[str, Any]] = None
         self.network: Any = None
-        self.transformer: Any = None
-        self.loader: Any = None
+        self.transformer: Optional[RecordTransformer] = None
         self.history: Any = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = default_runtime()
+        return self._runtime
 
     # -- training ---------------------------------------------------------------------
 
@@ -56,44 +62,41 @@ class BarrageModel:
         verbose: Any = "auto",
     ) -> Any:
         """Train ``config`` on the records; returns the trained ``keras.Model``."""
-        config = prepare_config(config)
+        config = prepare_config(config, self.runtime)
         resume_epoch = self._check_directory(config, resume)
-        _seed_everything(config["dataset"].get("seed"))
+        seed_everything(config["dataset"].get("seed"))
         train_table = read_records(records_train, "training records")
         validation_table = read_records(records_validation, "validation records")
-        loader, transformer, network_params = self._fitted_transformer(config, train_table, resume_epoch)
-        train_pipeline, validation_pipeline = _pipelines(config, train_table, validation_table, transformer)
-        with _strategy().scope():
-            network = build_network(config, network_params)
-            compile_network(network, config)
-        _check_names(network, train_pipeline)
-        self._check_monitors(config, network, validation_pipeline)
+        transformer, network_params = self._fitted_transformer(config, train_table, resume_epoch)
+        train_source, validation_source = self._sources(config, train_table, validation_table, transformer)
+        network = self._compiled_network(config, network_params, train_source)
 
         # everything is checked: from here on the artifact directory is written
         created = resume_epoch is None
         if created:
             self._write_new_directory(config, network_params, transformer)
-        start_epoch = resume_epoch or 0
-        callbacks = self._callbacks(config, start_epoch)
         context = RunContext(config, self.artifact_dir, RecordMode.TRAIN, network, transformer)
-        get_plugin_manager().call("barrage_pre_fit", context=context)
         try:
-            history = _fit(config, network, train_pipeline, validation_pipeline, callbacks, start_epoch, verbose)
+            callbacks = self._callbacks(config, resume_epoch or 0, context)
+            self.runtime.plugins.call("barrage_pre_fit", context=context)
+            history = _fit(config, network, train_source, validation_source, callbacks, resume_epoch or 0, verbose)
         except BaseException:
             self._abandon_if_empty(created)
             raise
         if not config["services"].get("best_checkpoint"):
             network.save_weights(self.layout.best_weights)
-        get_plugin_manager().call("barrage_post_fit", context=context, history=history)
-        self.config, self.network, self.history = config, network, history
-        self.loader, self.transformer = loader, transformer
+        self.runtime.plugins.call("barrage_post_fit", context=context, history=history)
+        self.config, self.network, self.transformer, self.history = config, network, transformer, history
         return network
 
-    def _fitted_transformer(self, config: Dict[str, Any], train_table: Any, resume_epoch: Optional[int]) -> tuple:
-        """The TRAIN loader and transformer, fitted (or, when resuming, loaded back),
-        with the network params it hands to the network builder."""
-        loader = build_loader(config, RecordMode.TRAIN)
-        transformer = build_transformer(config, RecordMode.TRAIN, loader)
+    def _fitted_transformer(
+        self, config: Dict[str, Any], train_table: RecordTable, resume_epoch: Optional[int]
+    ) -> Tuple[RecordTransformer, Dict[str, Any]]:
+        """The TRAIN transformer, fitted (or, when resuming, loaded back), with the
+        network params it hands to the network builder."""
+        registry = self.runtime.registry
+        transformer = build_transformer(config, RecordMode.TRAIN, build_loader(config, RecordMode.TRAIN, registry),
+                                        registry)
         if resume_epoch is not None:
             transformer.load(self.layout.dataset_dir)
             network_params = artifacts.read_json(self.layout.network_params)
@@ -101,30 +104,62 @@ class BarrageModel:
             transformer.fit(train_table)
             network_params = dict(transformer.network_params or {})
         _check_json("network_params", network_params)
-        return loader, transformer, network_params
+        return transformer, network_params
 
-    def _callbacks(self, config: Dict[str, Any], start_epoch: int) -> List[Any]:
+    def _sources(
+        self, config: Dict[str, Any], train_table: RecordTable, validation_table: RecordTable,
+        transformer: RecordTransformer,
+    ) -> Tuple[BatchSource, BatchSource]:
+        """The TRAIN source (augmented, sampled, shuffled) and the VALIDATION one."""
+        registry = self.runtime.registry
+        dataset, batch_size = config["dataset"], config["solver"]["batch_size"]
+        train_source = make_batch_source(
+            train_table, mode=RecordMode.TRAIN, loader=transformer.loader, transformer=transformer,
+            augmentors=build_augmentors(config, registry), batch_size=batch_size, seed=dataset.get("seed"),
+            sample_count=dataset.get("sample_count"), workers=dataset.get("workers"),
+        )
+        validation_loader = build_loader(config, RecordMode.VALIDATION, registry)
+        validation_source = make_batch_source(
+            validation_table, mode=RecordMode.VALIDATION, loader=validation_loader,
+            transformer=transformer.for_mode(RecordMode.VALIDATION, validation_loader), batch_size=batch_size,
+            seed=dataset.get("seed"), workers=dataset.get("workers"),
+        )
+        return train_source, validation_source
+
+    def _compiled_network(self, config: Dict[str, Any], network_params: Dict[str, Any], source: BatchSource) -> Any:
+        """Build and compile the network; check it against the data and the monitors."""
+        registry = self.runtime.registry
+        with _strategy().scope(), self.runtime.activate():
+            network = build_network(config, network_params, registry)
+            logged = compile_network(network, config, registry)
+        check_against_network(network, source)
+        problems = monitor_problems(config, logged)
+        if problems:
+            raise ConfigError(problems)
+        return network
+
+    def _callbacks(self, config: Dict[str, Any], start_epoch: int, context: RunContext) -> List[Any]:
         """The services, then the plugins' callbacks; a resumed run first drops report rows
         of epochs its checkpoint does not hold and tells the best checkpoint its record."""
-        rows = _truncate_report(self.layout.report, start_epoch) if start_epoch else []
-        callbacks = build_services(config, self.layout, best_monitored(config, rows))
-        for extra in get_plugin_manager().call("barrage_callbacks", config=config, artifact_dir=self.artifact_dir):
-            callbacks.extend(extra or [])
+        best_so_far = None
+        if start_epoch:
+            rows = artifacts.truncate_report(self.layout.report, start_epoch)
+            best_block = config["services"].get("best_checkpoint")
+            best = best_epoch(rows, best_block["monitor"], best_block["mode"]) if best_block else None
+            best_so_far = best[1] if best else None
+        callbacks = build_services(ServiceRun(config, self.layout, best_so_far))
+        for extra in self.runtime.plugins.call("barrage_callbacks", context=context):
+            callbacks.extend(extra)
         return callbacks
 
     def summary(self) -> str:
         """One paragraph on the finished run: best epoch, its monitored value, where it is."""
-        rows = _report_rows(self.layout.report)
+        rows = artifacts.read_report(self.layout.report)
         lines = [f"trained {len(rows)} epoch(s); artifacts in {self.artifact_dir}"]
-        best = (self.config or {}).get("services", {}).get("best_checkpoint")
-        if best and rows:
-            monitor = best["monitor"]
-            values = [(float(row[monitor]), int(row["epoch"])) for row in rows if row.get(monitor)]
-            if values:
-                sign = 1.0 if best["mode"] == "min" else -1.0
-                # the checkpoint keeps the first epoch that reached the best value
-                value, epoch = min(values, key=lambda pair: (sign * pair[0], pair[1]))
-                lines.append(f"best epoch: {epoch + 1} with {monitor} = {value:.6g}")
+        block = (self.config or {}).get("services", {}).get("best_checkpoint")
+        best = best_epoch(rows, block["monitor"], block["mode"]) if block else None
+        if best is not None:
+            lines.append(f"best epoch: {best[0] + 1} with {block['monitor']} = {best[1]:.6g}")  # type: ignore[index]
         return "\n".join(lines)
 
     def _check_directory(self, config: Dict[str, Any], resume: bool) -> Optional[int]:
@@ -136,38 +171,26 @@ class BarrageModel:
                 )
             return None
         self.layout.require(artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.DATASET)
-        saved = prepare_config(artifacts.read_json(self.layout.config))
+        saved = prepare_config(artifacts.read_json(self.layout.config), self.runtime)
         if _without_sources(saved) != _without_sources(config):
             raise ArtifactError(
                 f"{self.artifact_dir}: the config differs from the one this run started with; "
                 "resume with the same config (see config.json)"
             )
-        metadata_path = os.path.join(self.layout.resume_dir, "training_metadata.json")
-        if os.path.exists(metadata_path):
-            return int(artifacts.read_json(metadata_path).get("epoch", 0))
-        if os.path.exists(self.layout.best_weights) and _report_rows(self.layout.report):
+        if os.path.exists(self.layout.resume_metadata):
+            return int(artifacts.read_json(self.layout.resume_metadata).get("epoch", 0))
+        if os.path.exists(self.layout.best_weights) and artifacts.read_report(self.layout.report):
             raise ArtifactError(f"{self.artifact_dir}: training already finished; nothing to resume")
         return 0
 
-    def _check_monitors(self, config: Dict[str, Any], network: Any, pipeline: BatchPipeline) -> None:
-        """Evaluate one batch to learn what the run will log, and check the monitors."""
-        import tensorflow as tf
-
-        try:
-            logged = network.evaluate(pipeline.dataset().take(1), verbose=0, return_dict=True)
-        except tf.errors.OpError as exc:
-            pipeline.raise_pending(exc)
-            raise
-        problems = monitor_problems(config, logged)
-        if problems:
-            raise ConfigError(problems)
-
-    def _write_new_directory(self, config: Dict[str, Any], network_params: Dict[str, Any], transformer: Any) -> None:
+    def _write_new_directory(
+        self, config: Dict[str, Any], network_params: Dict[str, Any], transformer: RecordTransformer
+    ) -> None:
         self.layout.create()
         try:
             artifacts.write_json(self.layout.config, config)
             artifacts.write_json(self.layout.network_params, network_params)
-            artifacts.write_json(self.layout.environment, artifacts.environment_info())
+            artifacts.write_json(self.layout.environment, self.runtime.environment_info())
             transformer.save(self.layout.dataset_dir)
         except BaseException:
             shutil.rmtree(self.artifact_dir, ignore_errors=True)
@@ -175,7 +198,7 @@ class BarrageModel:
 
     def _abandon_if_empty(self, created: bool) -> None:
         """Remove a directory this run created if no epoch finished (nothing to resume)."""
-        if created and not _report_rows(self.layout.report):
+        if created and not artifacts.read_report(self.layout.report):
             shutil.rmtree(self.artifact_dir, ignore_errors=True)
 
     # -- loading and scoring ----------------------------------------------------------
@@ -186,15 +209,17 @@ class BarrageModel:
             artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.DATASET,
             os.path.join(artifacts.BEST_CHECKPOINT, artifacts.BEST_WEIGHTS),
         )
-        config = prepare_config(artifacts.read_json(self.layout.config))
+        registry = self.runtime.registry
+        config = prepare_config(artifacts.read_json(self.layout.config), self.runtime)
         network_params = artifacts.read_json(self.layout.network_params)
-        loader = build_loader(config, RecordMode.SCORE)
-        transformer = build_transformer(config, RecordMode.SCORE, loader)
+        transformer = build_transformer(config, RecordMode.SCORE, build_loader(config, RecordMode.SCORE, registry),
+                                        registry)
         transformer.load(self.layout.dataset_dir)
         transformer.network_params = network_params
-        network = build_network(config, network_params)
+        with self.runtime.activate():
+            network = build_network(config, network_params, registry)
         network.load_weights(self.layout.best_weights)
-        self.config, self.network, self.loader, self.transformer = config, network, loader, transformer
+        self.config, self.network, self.transformer = config, network, transformer
         return network
 
     def predict(self, records: RecordsLike, batch_size: Optional[int] = None) -> List[RecordScore]:
@@ -203,38 +228,44 @@ class BarrageModel:
 
         if self.network is None:
             self.load()
-        assert self.config is not None
+        assert self.config is not None and self.transformer is not None
+        transformer = self._scoring_transformer()
         table = read_records(records, "scoring records")
-        loader = build_loader(self.config, RecordMode.SCORE)
-        transformer = _copy_transformer(self.config, self.transformer, loader, RecordMode.SCORE)
-        pipeline = BatchPipeline(
-            table, RecordMode.SCORE, loader, transformer, (),
-            batch_size or self.config["solver"]["batch_size"], None, None, self.config["dataset"].get("workers"),
+        source = make_batch_source(
+            table, mode=RecordMode.SCORE, loader=transformer.loader, transformer=transformer,
+            batch_size=batch_size or self.config["solver"]["batch_size"], workers=self.config["dataset"].get("workers"),
         )
-        _check_names(self.network, pipeline)
+        check_against_network(self.network, source)
         context = RunContext(self.config, self.artifact_dir, RecordMode.SCORE, self.network, transformer)
-        manager = get_plugin_manager()
-        manager.call("barrage_pre_score", context=context, records=table)
+        self.runtime.plugins.call("barrage_pre_score", context=context, records=table)
         try:
-            outputs = self.network.predict(pipeline.dataset(), verbose=0)
-        except tf.errors.OpError as exc:
-            pipeline.raise_pending(exc)
+            outputs = self.network.predict(source.dataset(), verbose=0)
+        except tf.errors.OpError:
+            source.raise_pending()
             raise
         scores = _postprocess(transformer, outputs)
-        return manager.call_chained("barrage_post_score", "scores", scores, context=context)
+        return self.runtime.plugins.call_chained("barrage_post_score", "scores", scores, context=context)
+
+    def _scoring_transformer(self) -> RecordTransformer:
+        """The SCORE transformer: the loaded one, or the trained one's SCORE twin."""
+        assert self.config is not None and self.transformer is not None
+        if self.transformer.mode is not RecordMode.SCORE:
+            loader = build_loader(self.config, RecordMode.SCORE, self.runtime.registry)
+            self.transformer = self.transformer.for_mode(RecordMode.SCORE, loader)
+        return self.transformer
 
 
 # -- helpers --------------------------------------------------------------------------
 
 
-def _postprocess(transformer: Any, outputs: Dict[str, Any]) -> List[RecordScore]:
+def _postprocess(transformer: RecordTransformer, outputs: Dict[str, Any]) -> List[RecordScore]:
     if transformer.vectorized:
         return unstack_data_record(transformer.postprocess(dict(outputs)))
     return [transformer.postprocess(score) for score in unstack_data_record(outputs)]
 
 
 def _fit(
-    config: Dict[str, Any], network: Any, train_pipeline: BatchPipeline, validation_pipeline: BatchPipeline,
+    config: Dict[str, Any], network: Any, train_source: BatchSource, validation_source: BatchSource,
     callbacks: List[Any], start_epoch: int, verbose: Any,
 ) -> Any:
     """``network.fit`` from ``start_epoch``; a record's error is raised as itself, not as
@@ -242,70 +273,48 @@ def _fit(
     import tensorflow as tf
 
     solver = config["solver"]
-    steps = solver.get("steps") or train_pipeline.batches_per_pass
+    steps = solver.get("steps") or train_source.batches_per_pass
     try:
         return network.fit(
-            train_pipeline.dataset(start_batch=start_epoch * steps),
-            validation_data=validation_pipeline.dataset(),
+            train_source.dataset(start_batch=start_epoch * steps),
+            validation_data=validation_source.dataset(),
             epochs=solver["epochs"],
             steps_per_epoch=steps,
             callbacks=callbacks,
-            shuffle=False,  # the pipeline shuffles, per pass and seeded
+            shuffle=False,  # the source shuffles, per pass and seeded
             verbose=verbose,
         )
-    except tf.errors.OpError as exc:
-        train_pipeline.raise_pending(exc)
-        validation_pipeline.raise_pending(exc)
+    except tf.errors.OpError:
+        train_source.raise_pending()
+        validation_source.raise_pending()
         raise
 
 
-def _pipelines(
-    config: Dict[str, Any], train_table: Any, validation_table: Any, transformer: Any
-) -> Tuple[BatchPipeline, BatchPipeline]:
-    """The TRAIN pipeline (augmented, sampled, shuffled) and the VALIDATION one."""
-    dataset, batch_size = config["dataset"], config["solver"]["batch_size"]
-    train_pipeline = BatchPipeline(
-        train_table, RecordMode.TRAIN, transformer.loader, transformer, build_augmentors(config),
-        batch_size, dataset.get("seed"), dataset.get("sample_count"), dataset.get("workers"),
-    )
-    validation_loader = build_loader(config, RecordMode.VALIDATION)
-    validation_pipeline = BatchPipeline(
-        validation_table, RecordMode.VALIDATION, validation_loader,
-        _copy_transformer(config, transformer, validation_loader), (),
-        batch_size, dataset.get("seed"), None, dataset.get("workers"),
-    )
-    return train_pipeline, validation_pipeline
-
-
-def _copy_transformer(
-    config: Dict[str, Any], fitted: Any, loader: Any, mode: RecordMode = RecordMode.VALIDATION
-) -> Any:
-    """A transformer for another mode with the fitted one's state (through save/load)."""
-    copy = build_transformer(config, mode, loader)
-    with tempfile.TemporaryDirectory(prefix="barrage-transformer-") as directory:
-        fitted.save(directory)
-        copy.load(directory)
-    copy.network_params = dict(fitted.network_params or {})
-    return copy
-
-
-def _check_names(network: Any, pipeline: BatchPipeline) -> None:
-    expected, produced = sorted(network.input), sorted(pipeline.input_names)
+def check_against_network(network: Any, source: BatchSource) -> None:
+    """The source's inputs (and, outside SCORE, outputs) are the network's, and each
+    input has the per-record shape the network's ``Input`` declares."""
+    expected, produced = sorted(network.input), sorted(source.input_names)
     if expected != produced:
-        raise ConfigError(
-            [f"dataset.loader: the loader produces inputs {produced} but the network expects {expected}"]
-        )
-    if pipeline.mode is not RecordMode.SCORE:
-        outputs, targets = sorted(network.output), sorted(pipeline.output_names)
+        raise ConfigError([f"dataset.loader: the loader produces inputs {produced} but the network expects {expected}"])
+    if source.mode is not RecordMode.SCORE:
+        outputs, targets = sorted(network.output), sorted(source.output_names)
         if outputs != targets:
-            raise ConfigError(
-                [f"dataset.loader: the loader produces outputs {targets} but the network has {outputs}"]
+            raise ConfigError([f"dataset.loader: the loader produces outputs {targets} but the network has {outputs}"])
+    for value in source.spec.values:
+        if value.part != "x":
+            continue
+        declared = tuple(network.input[value.name].shape[1:])
+        fits = len(declared) == len(value.shape) and all(d is None or d == s for d, s in zip(declared, value.shape))
+        if not fits:
+            raise DataError(
+                f"{source.origin}: input '{value.name}' has shape {value.shape} per record but the network "
+                f"expects {tuple(declared)}"
             )
 
 
 def _check_json(what: str, value: Any) -> None:
     try:
-        json.dumps(value, default=artifacts._json_default)
+        json.dumps(value, default=artifacts.json_default)
     except TypeError as exc:
         raise DataError(f"{what} must be JSON serialisable: {exc}") from None
 
@@ -318,27 +327,7 @@ def _without_sources(value: Any) -> Any:
     return value
 
 
-def _report_rows(path: str) -> List[Dict[str, str]]:
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _truncate_report(path: str, epochs_done: int) -> List[Dict[str, str]]:
-    """Keep only the rows of epochs already done, so each epoch appears once."""
-    rows = [row for row in _report_rows(path) if int(row["epoch"]) < epochs_done]
-    if os.path.exists(path):
-        with open(path, newline="", encoding="utf-8") as handle:
-            fieldnames = next(csv.reader(handle), [])
-        with artifacts.atomic_writer(path, newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fieldnames)
-            writer.writeheader()
-            writer.writerows(rows)
-    return rows
-
-
-def _seed_everything(seed: Optional[int]) -> None:
+def seed_everything(seed: Optional[int]) -> None:
     """Seed Python, NumPy and TensorFlow, and make TensorFlow's ops deterministic."""
     if seed is None:
         return

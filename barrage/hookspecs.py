@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
 
     from barrage.context import RunContext
     from barrage.dataset import Records, RecordScore
-    from barrage.registry import Registry
+    from barrage.registry import Registrar
 
 PROJECT_NAME = "barrage"
 
@@ -33,14 +33,15 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def barrage_register_components(registry: "Registry") -> None:
+def barrage_register_components(registry: "Registrar") -> None:
     """Add components to the registry with ``registry.register(kind, name, obj)``.
 
-    Called once, when the registry is first built (by ``barrage components list`` and
-    before any config is resolved). ``kind`` is a singular kind name (``"loader"``,
-    ``"augmentor"``, ...). Components added here are listed with the plugin's
-    distribution as their source, exactly like entry-point components, and disappear
-    when the plugin is disabled.
+    Called once per command (or per ``Runtime``), when its registry is first built: by
+    ``barrage components list`` and before any config is resolved. ``kind`` is a
+    singular kind name (``"loader"``, ``"augmentor"``, ...). Components added here are
+    listed with the plugin's distribution as their source, exactly like entry-point
+    components, and disappear when the plugin is disabled. ``registry.resolve`` and
+    ``registry.components`` are available too.
     """
 
 
@@ -55,11 +56,13 @@ def barrage_prepare_config(config: Dict[str, Any]) -> Optional[Iterable[str]]:
 
 
 @hookspec
-def barrage_callbacks(config: Dict[str, Any], artifact_dir: str) -> Optional[List[Any]]:
+def barrage_callbacks(context: "RunContext") -> Optional[List[Any]]:
     """Return extra ``keras.callbacks.Callback`` objects for a training run.
 
-    Called once per ``train`` after the services are built, with the resolved config and
-    the artifact directory. The callbacks run after Barrage's own services.
+    Called once per ``train`` after the services are built and before
+    ``barrage_pre_fit``, with the run's context (``context.config``,
+    ``context.artifact_dir``, the compiled ``context.network``). The callbacks run after
+    Barrage's own services.
     """
 
 

@@ -14,7 +14,7 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from barrage.errors import ConfigError
-from barrage.registry import Registry, get_registry
+from barrage.registry import Registry
 
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -38,7 +38,9 @@ def sequential_from_config(
     """
     import keras
 
-    registry = get_registry()
+    from barrage.runtime import current_runtime
+
+    registry = current_runtime().registry
     tensors = {}
     for name, spec in fill_placeholders(dict(inputs), network_params, "inputs").items():
         spec = spec if isinstance(spec, Mapping) else {"shape": spec}
@@ -72,14 +74,12 @@ def fill_placeholders(value: Any, network_params: Mapping[str, Any], where: str)
 # -- building and checking ------------------------------------------------------------
 
 
-def build_network(
-    config: Dict[str, Any], network_params: Mapping[str, Any], registry: Optional[Registry] = None
-) -> Any:
+def build_network(config: Dict[str, Any], network_params: Mapping[str, Any], registry: Registry) -> Any:
     """Call the network builder and return the dict-in, dict-out ``keras.Model``."""
     import keras
 
     block = config["model"]["network"]
-    builder = (registry or get_registry()).resolve("network", block["import"]).obj
+    builder = registry.resolve("network", block["import"]).obj
     params = dict(block.get("params", {}))
     clash = sorted(set(params) & set(network_params))
     if clash:
@@ -122,10 +122,6 @@ def _as_list(value: Any) -> List[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def input_names(network: Any) -> List[str]:
-    return list(network.input)
-
-
 def output_names(network: Any) -> List[str]:
     return list(network.output)
 
@@ -133,9 +129,8 @@ def output_names(network: Any) -> List[str]:
 # -- the objective --------------------------------------------------------------------
 
 
-def build_objective(config: Dict[str, Any], registry: Optional[Registry] = None) -> Dict[str, Any]:
+def build_objective(config: Dict[str, Any], registry: Registry) -> Dict[str, Any]:
     """``loss``, ``loss_weights`` and ``metrics`` for ``compile``, keyed by output name."""
-    registry = registry or get_registry()
     losses, weights, metrics = {}, {}, {}
     for index, output in enumerate(config["model"]["outputs"]):
         name = output["name"]
@@ -164,8 +159,27 @@ def instantiate(registry: Registry, kind: str, block: Mapping[str, Any], path: s
         raise ConfigError([f"{path}.params: {exc}"]) from exc
 
 
-def compile_network(network: Any, config: Dict[str, Any], registry: Optional[Registry] = None) -> None:
-    """Compile with the config's objective and the solver's optimizer."""
+def compile_network(network: Any, config: Dict[str, Any], registry: Registry) -> List[str]:
+    """Compile with the config's objective and the solver's optimizer; returns the
+    quantities ``fit`` will log for training (see :func:`logged_quantities`)."""
     from barrage.solver import build_optimizer
 
-    network.compile(optimizer=build_optimizer(config, registry), **build_objective(config, registry))
+    objective = build_objective(config, registry)
+    network.compile(optimizer=build_optimizer(config, registry), **objective)
+    return logged_quantities(objective, output_names(network))
+
+
+def logged_quantities(objective: Dict[str, Any], outputs: Sequence[str]) -> List[str]:
+    """The names Keras 3 logs for a model compiled with ``objective``, without running it.
+
+    ``loss``; with several outputs also ``<output>_loss`` per output; and each metric by
+    the name Keras gives it (the string it was given, else the object's ``name`` or
+    function name), prefixed by ``<output>_`` when there are several outputs.
+    """
+    several = len(outputs) > 1
+    names = ["loss"] + ([f"{output}_loss" for output in outputs] if several else [])
+    for output in outputs:
+        for metric in objective["metrics"].get(output, []):
+            name = metric if isinstance(metric, str) else (getattr(metric, "name", None) or metric.__name__)
+            names.append(f"{output}_{name}" if several else name)
+    return names

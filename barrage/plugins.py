@@ -1,21 +1,23 @@
-"""The plugin manager: loads hook plugins from the ``barrage`` entry-point group.
+"""The plugin manager: loads hook plugins and calls their hooks.
 
-Environment switches:
+Plugins come from the ``barrage`` entry-point group (loaded with pluggy's own
+``load_setuptools_entrypoints``, one plugin at a time so that a broken one is reported
+and skipped) or are registered in-process with :meth:`PluginManager.register_plugin`.
+Disabled plugins are blocked with pluggy's ``set_blocked``.
 
-- ``BARRAGE_DISABLE_PLUGINS=a,b``: skip the plugins with these entry-point names (their
-  hooks never run, and the components they register through hooks never appear).
-- ``BARRAGE_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry-point plugin at all.
-- ``BARRAGE_STRICT_PLUGINS=1``: a plugin that fails to import is fatal instead of being
-  reported and skipped.
+Every hook is called through one loop, :meth:`PluginManager._each`: it calls the
+implementations in pluggy's order (the most recently registered first, ``tryfirst`` and
+``trylast`` respected), turns an exception into a :class:`~barrage.errors.PluginError`
+naming the plugin and its distribution, and, when tracing is on, prints each call and
+its duration. Hook wrappers are refused at registration: Barrage calls implementations
+one at a time.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import traceback
+import time
 from importlib import metadata
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
 import attrs
 import pluggy
@@ -34,7 +36,11 @@ class PluginInfo:
     distribution: str
     version: str
     module: str
-    hooks: tuple
+    hooks: Tuple[str, ...]
+
+    def describe(self) -> str:
+        """``'name' (distribution version)`` for messages."""
+        return f"'{self.name}' ({self.distribution} {self.version})" if self.distribution else f"'{self.name}'"
 
 
 @attrs.frozen
@@ -47,146 +53,147 @@ class PluginFailure:
     error: str
 
 
-class BarragePluginManager(pluggy.PluginManager):
-    """A pluggy manager that remembers where each plugin came from and which failed."""
+class PluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers where each plugin came from and which failed.
 
-    def __init__(self) -> None:
+    ``trace`` is a stream to which each hook call and its duration are written
+    (``BARRAGE_TRACE_PLUGINS=1`` sets it to standard error), or ``None``.
+    """
+
+    def __init__(self, trace: Optional[TextIO] = None) -> None:
         super().__init__(hookspecs.PROJECT_NAME)
         self.add_hookspecs(hookspecs)
         self.infos: Dict[str, PluginInfo] = {}
         self.failures: List[PluginFailure] = []
+        self.trace_stream = trace
 
-    def load_entry_point_plugins(self) -> None:
-        """Import and register every plugin of the ``barrage`` group that is not disabled."""
-        if _env_flag("BARRAGE_DISABLE_PLUGIN_AUTOLOAD"):
-            return
-        disabled = disabled_plugin_names()
+    # -- loading ----------------------------------------------------------------------
+
+    def load_entry_point_plugins(self, disabled: Iterable[str] = (), strict: bool = False) -> None:
+        """Load every plugin of the ``barrage`` group except ``disabled`` ones.
+
+        A plugin that fails to import or has an invalid hook is recorded in
+        :attr:`failures` and skipped, or raised as a ``PluginError`` when ``strict``.
+        """
+        for name in disabled:
+            self.set_blocked(name)
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if entry_point.name in disabled or self.has_plugin(entry_point.name):
+            if self.is_blocked(entry_point.name) or self.has_plugin(entry_point.name):
                 continue
             distribution, version = distribution_of(entry_point)
             try:
-                plugin = entry_point.load()
-                self.register_plugin(plugin, entry_point.name, distribution, version)
+                self.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=entry_point.name)
             except Exception as exc:  # a broken plugin must not break Barrage
-                if _env_flag("BARRAGE_STRICT_PLUGINS"):
+                if strict:
                     raise PluginError(
-                        f"plugin '{entry_point.name}' ({distribution} {version}) failed to "
-                        f"load: {type(exc).__name__}: {exc}"
+                        f"plugin '{entry_point.name}' ({distribution} {version}) failed to load: "
+                        f"{type(exc).__name__}: {exc}"
                     ) from exc
                 self.failures.append(
                     PluginFailure(entry_point.name, distribution, version, f"{type(exc).__name__}: {exc}")
                 )
 
-    def register_plugin(
-        self, plugin: Any, name: str, distribution: str = "", version: str = ""
-    ) -> None:
-        """Register ``plugin`` under ``name`` and remember its provenance.
-
-        A hook implementation with arguments its spec lacks, or a ``barrage_*`` hook name
-        that no spec declares (a typo that would otherwise never run), is refused with a
-        ``PluginError`` and leaves nothing registered.
-        """
+    def register(self, plugin: Any, name: Optional[str] = None) -> Optional[str]:
+        """pluggy's ``register``, refusing invalid hooks with a ``PluginError`` and
+        remembering the plugin's distribution (for entry-point plugins)."""
+        name = name or self.get_canonical_name(plugin)
         try:
-            self.register(plugin, name=name)
+            registered = super().register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
             if self.has_plugin(name):
-                self.unregister(name=name)
+                super().unregister(name=name)
             raise PluginError(f"plugin '{name}' has an invalid hook: {exc}") from exc
+        problem = self._hook_problem(plugin)
+        if problem:
+            super().unregister(name=name)
+            raise PluginError(f"plugin '{name}' {problem}")
+        return registered
+
+    def register_plugin(self, plugin: Any, name: str, distribution: str = "", version: str = "") -> None:
+        """Register ``plugin`` in-process under ``name``, as coming from ``distribution``."""
+        self.register(plugin, name=name)
+        self._remember(plugin, name, distribution, version)
+
+    def load_setuptools_entrypoints(self, group: str, name: Optional[str] = None) -> int:
+        count = super().load_setuptools_entrypoints(group, name)
+        for plugin, dist in self.list_plugin_distinfo():
+            plugin_name = self.get_name(plugin)
+            if plugin_name and plugin_name not in self.infos:
+                self._remember(plugin, plugin_name, dist.metadata["Name"] or "", dist.version or "")
+        return count
+
+    def _hook_problem(self, plugin: Any) -> Optional[str]:
         callers = self.get_hookcallers(plugin) or []
         unknown = sorted(c.name for c in callers if c.name.startswith("barrage_") and not c.has_spec())
         if unknown:
-            self.unregister(name=name)
-            raise PluginError(f"plugin '{name}' implements unknown hook(s): {', '.join(unknown)}")
-        hooks = tuple(sorted(caller.name for caller in callers))
+            return f"implements unknown hook(s): {', '.join(unknown)}"
+        wrappers = sorted(
+            impl.function.__name__ for caller in callers for impl in caller.get_hookimpls()
+            if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper)
+        )
+        if wrappers:
+            return f"implements {', '.join(wrappers)} as a wrapper; Barrage calls hook implementations one by one"
+        return None
+
+    def _remember(self, plugin: Any, name: str, distribution: str, version: str) -> None:
+        hooks = tuple(sorted(caller.name for caller in self.get_hookcallers(plugin) or []))
         module = getattr(plugin, "__name__", type(plugin).__name__)
         self.infos[name] = PluginInfo(name, distribution, version, module, hooks)
-
-    def unregister_plugin(self, name: str) -> None:
-        """Remove a plugin registered with :meth:`register_plugin`."""
-        self.unregister(name=name)
-        self.infos.pop(name, None)
 
     def describe(self, plugin_name: str) -> str:
         """``'name' (distribution version)`` for messages."""
         info = self.infos.get(plugin_name)
-        if info is None or not info.distribution:
-            return f"'{plugin_name}'"
-        return f"'{plugin_name}' ({info.distribution} {info.version})"
+        return info.describe() if info else f"'{plugin_name}'"
+
+    # -- calling ----------------------------------------------------------------------
 
     def call(self, hook_name: str, **kwargs: Any) -> List[Any]:
-        """Call a hook; an exception inside it becomes a ``PluginError`` naming the plugin."""
-        caller = getattr(self.hook, hook_name)
-        try:
-            return caller(**kwargs)
-        except Exception as exc:
-            raise self._blame(hook_name, exc) from exc
+        """Call every implementation with ``kwargs``; the results that are not ``None``."""
+        return [result for _, result in self._each(hook_name, lambda _plugin: kwargs) if result is not None]
 
     def call_chained(self, hook_name: str, value_name: str, value: Any, **kwargs: Any) -> Any:
-        """Call each implementation in turn, feeding each the value the previous returned.
+        """Call each implementation with the value the previous one returned (``None``
+        keeps it), starting from ``value``; the last value."""
+        current = {value_name: value}
+        for _, result in self._each(hook_name, lambda _plugin: {**kwargs, **current}):
+            if result is not None:
+                current[value_name] = result
+        return current[value_name]
 
-        An implementation that returns ``None`` leaves the value as it was.
-        """
-        caller = getattr(self.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
-            arguments = dict(kwargs, **{value_name: value})
+    def call_each(self, hook_name: str, arguments: Callable[[PluginInfo], Dict[str, Any]]) -> List[Any]:
+        """Call each implementation with the arguments ``arguments(plugin)`` makes for it."""
+        return [result for _, result in self._each(hook_name, arguments)]
+
+    def _each(
+        self, hook_name: str, arguments: Callable[[PluginInfo], Dict[str, Any]]
+    ) -> Iterator[Tuple[PluginInfo, Any]]:
+        """The one loop behind every hook call (see the module docstring)."""
+        for impl in reversed(getattr(self.hook, hook_name).get_hookimpls()):
+            plugin = self.infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "", "", "", ())
+            given = arguments(plugin)
+            started = time.perf_counter()
             try:
-                result = impl.function(**{name: arguments[name] for name in impl.argnames})
+                result = impl.function(**{name: given[name] for name in impl.argnames})
             except Exception as exc:
                 raise self.hook_error(impl.plugin_name, hook_name, exc) from exc
-            if result is not None:
-                value = result
-        return value
+            finally:
+                self._trace(hook_name, plugin, time.perf_counter() - started)
+            yield plugin, result
 
-    def _blame(self, hook_name: str, exc: Exception) -> Exception:
-        codes = {frame.f_code for frame, _ in traceback.walk_tb(exc.__traceback__)}
-        for impl in getattr(self.hook, hook_name).get_hookimpls():
-            if getattr(impl.function, "__code__", None) in codes:
-                return self.hook_error(impl.plugin_name, hook_name, exc)
-        return exc
+    def _trace(self, hook_name: str, plugin: PluginInfo, seconds: float) -> None:
+        if self.trace_stream is not None:
+            self.trace_stream.write(f"barrage: {hook_name} -> plugin {plugin.describe()}: {seconds * 1000:.1f} ms\n")
+            self.trace_stream.flush()
 
     def hook_error(self, plugin_name: str, hook_name: str, exc: Exception) -> PluginError:
         """The error reported when ``plugin_name`` raised ``exc`` inside ``hook_name``."""
-        return PluginError(
-            f"plugin {self.describe(plugin_name)} raised in {hook_name}: {type(exc).__name__}: {exc}"
-        )
+        return PluginError(f"plugin {self.describe(plugin_name)} raised in {hook_name}: {type(exc).__name__}: {exc}")
 
 
-def distribution_of(entry_point: metadata.EntryPoint) -> tuple:
+def distribution_of(entry_point: metadata.EntryPoint) -> Tuple[str, str]:
     """The ``(name, version)`` of the distribution that declares ``entry_point``."""
     dist = getattr(entry_point, "dist", None)
     if dist is None:
         return ("", "")
     return (dist.metadata["Name"] or "", dist.version or "")
 
-
-def disabled_plugin_names() -> set:
-    """Entry-point names listed in ``BARRAGE_DISABLE_PLUGINS``."""
-    raw = os.environ.get("BARRAGE_DISABLE_PLUGINS", "")
-    return {name.strip() for name in raw.split(",") if name.strip()}
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-_manager: Optional[BarragePluginManager] = None
-
-
-def get_plugin_manager() -> BarragePluginManager:
-    """The process-wide plugin manager, loading entry-point plugins on first use."""
-    global _manager
-    if _manager is None:
-        manager = BarragePluginManager()
-        manager.load_entry_point_plugins()
-        _manager = manager
-    return _manager
-
-
-def reset_plugin_manager() -> None:
-    """Forget loaded plugins (and the registry built from them); used by tests."""
-    global _manager
-    _manager = None
-    registry_module = sys.modules.get("barrage.registry")
-    if registry_module is not None:
-        registry_module.reset_registry()

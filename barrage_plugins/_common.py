@@ -6,14 +6,22 @@ Kept free of TensorFlow so that importing a plugin module stays cheap.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Sequence, Tuple, Union
 
 from barrage.artifacts import read_json, write_json
-from barrage.dataset import DataRecord
+from barrage.dataset import PARTS, DataRecord, RecordLoader, RecordMode, RecordTransformer
 from barrage.errors import ArtifactError, ConfigError
 
-PARTS = ("x", "y", "w")
+Names = Union[str, Sequence[str], None]
+
 PART_WORDS = {"x": "input", "y": "output", "w": "sample weight"}
+
+
+def positive_int(value: Any, what: str) -> int:
+    """``value`` if it is a positive integer (not a bool), else a ``ValueError`` naming ``what``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
 
 
 def name_list(value: Any, param: str, who: str) -> List[str]:
@@ -84,3 +92,44 @@ def load_state(directory: str, filename: str, who: str, keys: Tuple[str, ...]) -
     if missing:
         raise ArtifactError(f"{state_file(directory, filename)}: lacks {missing}; was it written by {who}?")
     return state
+
+
+class NamedTransformer(RecordTransformer):
+    """Base of the transformers configured with input and output *names* (the network's,
+    i.e. what the loader produces): ``Standardizer`` and ``CategoricalEncoder``.
+
+    It checks the ``inputs``/``outputs``/``batch_size`` params, says which loaded names
+    the transformer needs, and checks that saved state covers the configured names.
+    """
+
+    vectorized = True
+    who: ClassVar[str] = "transformer"
+
+    def __init__(
+        self, mode: RecordMode, loader: RecordLoader, inputs: Names = None, outputs: Names = None,
+        batch_size: int = 4096,
+    ):
+        super().__init__(mode, loader)
+        self.names = {
+            "inputs": name_list(inputs, "inputs", self.who),
+            "outputs": name_list(outputs, "outputs", self.who),
+        }
+        if not self.names["inputs"] and not self.names["outputs"]:
+            raise ValueError(f"{self.who} needs at least one name in 'inputs' or 'outputs'")
+        self.batch_size = positive_int(batch_size, f"{self.who} 'batch_size'")
+
+    def wanted(self) -> Dict[str, Tuple[str, Sequence[str]]]:
+        """What :func:`check_present` needs: the loaded names per part, by param."""
+        return {"x": ("inputs", self.names["inputs"]), "y": ("outputs", self.names["outputs"])}
+
+    def not_fitted(self) -> ValueError:
+        return ValueError(f"{self.who} is not fitted: call fit() or load() first")
+
+    def check_saved_names(self, path: str, state: Mapping[str, Any], what: str) -> None:
+        """Saved state must cover exactly the configured names, group by group."""
+        for group, names in self.names.items():
+            if sorted(state[group]) != sorted(names):
+                raise ArtifactError(
+                    f"{path}: the saved {self.who} {what} cover {group} {sorted(state[group])} "
+                    f"but this one is configured for {sorted(names)}"
+                )

@@ -17,9 +17,18 @@ from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Unio
 
 import numpy as np
 
-from barrage.dataset import DataRecord, RecordLoader, RecordMode, Records, RecordScore, RecordTransformer
-from barrage.errors import ArtifactError, ConfigError, DataError
-from barrage_plugins._common import check_present, load_state, name_list, replace_parts, save_state
+from barrage.dataset import DataRecord, RecordLoader, RecordMode, Records, RecordScore
+from barrage.errors import ConfigError, DataError
+from barrage_plugins._common import (
+    Names,
+    NamedTransformer,
+    check_present,
+    load_state,
+    name_list,
+    positive_int,
+    replace_parts,
+    save_state,
+)
 
 PART_INDEX = {"inputs": 0, "outputs": 1}
 
@@ -82,7 +91,7 @@ def _numeric(value: Any, where: str) -> np.ndarray:
     return array.astype(np.float64)
 
 
-class Standardizer(RecordTransformer):
+class Standardizer(NamedTransformer):
     """Scales chosen inputs and outputs to mean 0 and standard deviation 1.
 
     Params:
@@ -97,27 +106,14 @@ class Standardizer(RecordTransformer):
     weights are never touched. State: ``standardizer.json`` (mean, std and count per name).
     """
 
-    vectorized = True
+    who = "Standardizer"
     STATE_FILE = "standardizer.json"
 
     def __init__(
-        self,
-        mode: RecordMode,
-        loader: RecordLoader,
-        inputs: Union[str, Sequence[str], None] = None,
-        outputs: Union[str, Sequence[str], None] = None,
+        self, mode: RecordMode, loader: RecordLoader, inputs: Names = None, outputs: Names = None,
         batch_size: int = 4096,
     ):
-        super().__init__(mode, loader)
-        self.names = {
-            "inputs": name_list(inputs, "inputs", "Standardizer"),
-            "outputs": name_list(outputs, "outputs", "Standardizer"),
-        }
-        if not self.names["inputs"] and not self.names["outputs"]:
-            raise ValueError("Standardizer needs at least one name in 'inputs' or 'outputs'")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"Standardizer 'batch_size' must be a positive integer, got {batch_size!r}")
-        self.batch_size = batch_size
+        super().__init__(mode, loader, inputs, outputs, batch_size)
         self.statistics: Optional[Dict[str, Dict[str, Dict[str, Any]]]] = None
 
     # -- fitting ----------------------------------------------------------------------
@@ -129,7 +125,7 @@ class Standardizer(RecordTransformer):
         }
         for position, batch in enumerate(self.loaded_batches(records, self.batch_size)):
             if position == 0:
-                check_present(batch, self._wanted(), "Standardizer", fitting=True)
+                check_present(batch, self.wanted(), self.who, fitting=True)
             for group, by_name in moments.items():
                 for name, accumulator in by_name.items():
                     accumulator.update(_numeric(batch[PART_INDEX[group]][name], accumulator.where))
@@ -139,19 +135,16 @@ class Standardizer(RecordTransformer):
         }
         self.network_params = {}
 
-    def _wanted(self) -> Dict[str, Any]:
-        return {"x": ("inputs", self.names["inputs"]), "y": ("outputs", self.names["outputs"])}
-
     # -- applying ---------------------------------------------------------------------
 
     def _fitted(self) -> Dict[str, Dict[str, Dict[str, Any]]]:
         if self.statistics is None:
-            raise ValueError("Standardizer is not fitted: call fit() or load() first")
+            raise self.not_fitted()
         return self.statistics
 
     def transform(self, data_record: DataRecord) -> DataRecord:
         statistics = self._fitted()
-        check_present(data_record, self._wanted(), "Standardizer")
+        check_present(data_record, self.wanted(), self.who)
         updates: Dict[int, Dict[str, Any]] = {}
         for group, by_name in statistics.items():
             index = PART_INDEX[group]
@@ -206,13 +199,8 @@ class Standardizer(RecordTransformer):
         save_state(path, self.STATE_FILE, state)
 
     def load(self, path: str) -> None:
-        state = load_state(path, self.STATE_FILE, "Standardizer", ("inputs", "outputs"))
-        for group, names in self.names.items():
-            if sorted(state[group]) != sorted(names):
-                raise ArtifactError(
-                    f"{path}: the saved Standardizer state standardises {group} {sorted(state[group])} "
-                    f"but this one is configured for {sorted(names)}"
-                )
+        state = load_state(path, self.STATE_FILE, self.who, ("inputs", "outputs"))
+        self.check_saved_names(path, state, "statistics")
         self.statistics = {
             group: {
                 name: {
@@ -262,7 +250,7 @@ def _values(array: Any) -> Iterable[Any]:
     return np.asarray(array, dtype=object).ravel()
 
 
-class CategoricalEncoder(RecordTransformer):
+class CategoricalEncoder(NamedTransformer):
     """Turns categories (text or integer codes) into integer ids or one-hot vectors.
 
     Params:
@@ -283,25 +271,22 @@ class CategoricalEncoder(RecordTransformer):
     highest probability. State: ``categorical_encoder.json`` (the vocabularies).
     """
 
-    vectorized = True
+    who = "CategoricalEncoder"
     STATE_FILE = "categorical_encoder.json"
 
     def __init__(
         self,
         mode: RecordMode,
         loader: RecordLoader,
-        inputs: Union[str, Sequence[str], None] = None,
-        outputs: Union[str, Sequence[str], None] = None,
+        inputs: Names = None,
+        outputs: Names = None,
         one_hot: Union[bool, str, Sequence[str]] = False,
         max_categories: Optional[int] = None,
         batch_size: int = 4096,
     ):
-        super().__init__(mode, loader)
-        who = "CategoricalEncoder"
-        self.names = {"inputs": name_list(inputs, "inputs", who), "outputs": name_list(outputs, "outputs", who)}
+        super().__init__(mode, loader, inputs, outputs, batch_size)
+        who = self.who
         every = self.names["inputs"] + self.names["outputs"]
-        if not every:
-            raise ValueError(f"{who} needs at least one name in 'inputs' or 'outputs'")
         shared = sorted(set(self.names["inputs"]) & set(self.names["outputs"]))
         if shared:
             raise ValueError(f"{who}: {shared} are both inputs and outputs; their vocab_size params would clash")
@@ -312,19 +297,11 @@ class CategoricalEncoder(RecordTransformer):
             unknown = sorted(self.one_hot - set(every))
             if unknown:
                 raise ValueError(f"{who} 'one_hot' names {unknown}, which are not in 'inputs' or 'outputs'")
-        if max_categories is not None and (
-            not isinstance(max_categories, int) or isinstance(max_categories, bool) or max_categories < 1
-        ):
-            raise ValueError(f"{who} 'max_categories' must be a positive integer, got {max_categories!r}")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"{who} 'batch_size' must be a positive integer, got {batch_size!r}")
+        if max_categories is not None:
+            positive_int(max_categories, f"{who} 'max_categories'")
         self.max_categories = max_categories
-        self.batch_size = batch_size
         self.vocabularies: Optional[Dict[str, Dict[str, List[Any]]]] = None
         self._lookups: Dict[str, Dict[str, Dict[Hashable, int]]] = {}
-
-    def _wanted(self) -> Dict[str, Any]:
-        return {"x": ("inputs", self.names["inputs"]), "y": ("outputs", self.names["outputs"])}
 
     # -- fitting ----------------------------------------------------------------------
 
@@ -334,7 +311,7 @@ class CategoricalEncoder(RecordTransformer):
         }
         for position, batch in enumerate(self.loaded_batches(records, self.batch_size)):
             if position == 0:
-                check_present(batch, self._wanted(), "CategoricalEncoder", fitting=True)
+                check_present(batch, self.wanted(), self.who, fitting=True)
             for group, by_name in counters.items():
                 for name, counter in by_name.items():
                     where = f"CategoricalEncoder: {group[:-1]} '{name}'"
@@ -374,7 +351,7 @@ class CategoricalEncoder(RecordTransformer):
     def encode(self, group: str, name: str, value: Any) -> np.ndarray:
         """Ids (int32, same shape as ``value``) or one-hot rows (float32, one more axis)."""
         if self.vocabularies is None:
-            raise ValueError("CategoricalEncoder is not fitted: call fit() or load() first")
+            raise self.not_fitted()
         lookup = self._lookups[group][name]
         array = np.asarray(value, dtype=object)
         keys = self._keys(array, f"CategoricalEncoder: {group[:-1]} '{name}'")
@@ -385,7 +362,7 @@ class CategoricalEncoder(RecordTransformer):
         return ids
 
     def transform(self, data_record: DataRecord) -> DataRecord:
-        check_present(data_record, self._wanted(), "CategoricalEncoder")
+        check_present(data_record, self.wanted(), self.who)
         updates: Dict[int, Dict[str, Any]] = {}
         for group, names in self.names.items():
             index = PART_INDEX[group]
@@ -396,7 +373,7 @@ class CategoricalEncoder(RecordTransformer):
     def postprocess(self, score: RecordScore) -> RecordScore:
         """Adds ``<name>_category`` (the most probable known category) per encoded output."""
         if self.vocabularies is None:
-            raise ValueError("CategoricalEncoder is not fitted: call fit() or load() first")
+            raise self.not_fitted()
         result = dict(score)
         for name, vocabulary in self.vocabularies["outputs"].items():
             if name not in score:
@@ -420,15 +397,10 @@ class CategoricalEncoder(RecordTransformer):
 
     def save(self, path: str) -> None:
         if self.vocabularies is None:
-            raise ValueError("CategoricalEncoder is not fitted: call fit() or load() first")
+            raise self.not_fitted()
         save_state(path, self.STATE_FILE, {**self.vocabularies, "oov_id": OOV_ID})
 
     def load(self, path: str) -> None:
-        state = load_state(path, self.STATE_FILE, "CategoricalEncoder", ("inputs", "outputs"))
-        for group, names in self.names.items():
-            if sorted(state[group]) != sorted(names):
-                raise ArtifactError(
-                    f"{path}: the saved CategoricalEncoder vocabularies cover {group} {sorted(state[group])} "
-                    f"but this encoder is configured for {sorted(names)}"
-                )
+        state = load_state(path, self.STATE_FILE, self.who, ("inputs", "outputs"))
+        self.check_saved_names(path, state, "vocabularies")
         self._set_vocabularies({group: dict(state[group]) for group in ("inputs", "outputs")})

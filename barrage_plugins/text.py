@@ -17,7 +17,7 @@ import numpy as np
 from barrage.artifacts import atomic_writer
 from barrage.dataset import DataRecord, RecordLoader, RecordMode, Records, RecordScore, RecordTransformer
 from barrage.errors import ArtifactError, DataError
-from barrage_plugins._common import check_present, replace_parts
+from barrage_plugins._common import check_present, positive_int, replace_parts
 
 PAD_ID = 0
 OOV_ID = 1
@@ -70,14 +70,10 @@ class TextVectorizer(RecordTransformer):
         super().__init__(mode, loader)
         if not isinstance(input, str) or not input:
             raise TypeError(f"TextVectorizer 'input' must be an input name, got {input!r}")
-        for param, value in (("max_tokens", max_tokens), ("sequence_length", sequence_length),
-                             ("batch_size", batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"TextVectorizer '{param}' must be a positive integer, got {value!r}")
         self.input = input
-        self.max_tokens = max_tokens
-        self.sequence_length = sequence_length
-        self.batch_size = batch_size
+        self.max_tokens = positive_int(max_tokens, "TextVectorizer 'max_tokens'")
+        self.sequence_length = positive_int(sequence_length, "TextVectorizer 'sequence_length'")
+        self.batch_size = positive_int(batch_size, "TextVectorizer 'batch_size'")
         self.vocabulary: Optional[List[str]] = None
         self._ids: Dict[str, int] = {}
 

@@ -18,13 +18,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from barrage.dataset import DataRecord, Record, RecordLoader, RecordMode
-from barrage_plugins._common import replace_parts
-
-
-def _positive_int(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
+from barrage_plugins._common import positive_int, replace_parts
 
 
 class ImageLoader(RecordLoader):
@@ -69,7 +63,7 @@ class ImageLoader(RecordLoader):
         if not isinstance(image_size, (list, tuple)) or len(image_size) != 2:
             raise ValueError(f"ImageLoader 'image_size' must be [height, width], got {image_size!r}")
         self.image_size: Tuple[int, int] = tuple(  # type: ignore[assignment]
-            _positive_int(v, "ImageLoader 'image_size' entries") for v in image_size
+            positive_int(v, "ImageLoader 'image_size' entries") for v in image_size
         )
         if channels not in (1, 3, 4):
             raise ValueError(f"ImageLoader 'channels' must be 1, 3 or 4, got {channels!r}")

@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from barrage.plugins import reset_plugin_manager  # noqa: E402
+from barrage.runtime import reset_default_runtime  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +20,9 @@ def fresh_plugins(monkeypatch: pytest.MonkeyPatch):
     flags = ("BARRAGE_STRICT", "BARRAGE_DISABLE_PLUGINS", "BARRAGE_DISABLE_PLUGIN_AUTOLOAD", "BARRAGE_STRICT_PLUGINS")
     for name in flags:
         monkeypatch.delenv(name, raising=False)
-    reset_plugin_manager()
+    reset_default_runtime()
     yield
-    reset_plugin_manager()
+    reset_default_runtime()
 
 
 def make_records(count: int = 64, seed: int = 0, features: int = 3) -> List[Dict[str, Any]]:

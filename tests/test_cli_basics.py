@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from barrage.cli import cli
-from barrage.registry import KINDS
+from barrage.registry import KIND_NAMES
 
 BARRAGE_VERSION = metadata.version("barrage")
 KERAS_VERSION = metadata.version("keras")
@@ -97,7 +97,7 @@ def test_components_list_json_rows():
             "target": "barrage.dataset:KeySelector"} in rows
     assert all(set(row) == {"kind", "name", "source", "target"} for row in rows)
     assert all(row["source"] != "keras" and not row["source"].startswith("keras ") for row in rows)
-    order = [KINDS.index(row["kind"]) for row in rows]
+    order = [KIND_NAMES.index(row["kind"]) for row in rows]
     assert order == sorted(order)
 
 

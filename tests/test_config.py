@@ -96,12 +96,12 @@ def test_a_given_service_block_replaces_the_default_whole_and_others_keep_theirs
 def test_null_service_blocks_switch_services_off(config, tmp_path):
     import keras
 
-    from barrage.services import build_services
+    from barrage.services import ServiceRun, build_services
 
     config["services"] = {name: None for name in DESIGN_SERVICES}
     resolved = prepare_config(config)
     assert resolved["services"] == {name: None for name in DESIGN_SERVICES}
-    kinds = {type(c) for c in build_services(resolved, ArtifactLayout(str(tmp_path / "run")))}
+    kinds = {type(c) for c in build_services(ServiceRun(resolved, ArtifactLayout(str(tmp_path / "run"))))}
     assert not kinds & {keras.callbacks.ModelCheckpoint, keras.callbacks.TensorBoard, keras.callbacks.EarlyStopping}
     assert not (tmp_path / "run").exists()
 

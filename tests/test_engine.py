@@ -13,7 +13,7 @@ import pytest
 
 from barrage import ArtifactError, BarrageModel, ConfigError, DataError, hookimpl
 from barrage.model import compile_network
-from barrage.plugins import get_plugin_manager
+from barrage.runtime import default_runtime
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 
@@ -74,7 +74,7 @@ def test_load_restores_the_best_checkpoint_not_the_last_epoch(tmp_path, config, 
     validation = records(32, seed=2)
     x = {"features": np.array([[r["f0"], r["f1"], r["f2"]] for r in validation], dtype=np.float32)}
     y = np.array([r["label"] for r in validation])
-    compile_network(loaded.network, loaded.config)
+    compile_network(loaded.network, loaded.config, loaded.runtime.registry)
     loss = loaded.network.evaluate(x, {"label": y}, batch_size=32, verbose=0, return_dict=True)["loss"]
     # the reloaded weights reproduce the best (here: highest) val_loss, not the last one
     assert float(loss) == pytest.approx(float(rows[best]["val_loss"]), rel=1e-3)
@@ -170,10 +170,10 @@ def test_steps_sets_the_number_of_batches_per_epoch(tmp_path, config, records):
 
     class Plugin:
         @hookimpl
-        def barrage_callbacks(self, config, artifact_dir):
+        def barrage_callbacks(self, context):
             return [CountBatches()]
 
-    get_plugin_manager().register_plugin(Plugin(), "count-batches")
+    default_runtime().register_plugin(Plugin(), "count-batches")
     config["solver"]["steps"] = 9  # 96 records / 16 = 6 batches a pass: a longer epoch
     train(tmp_path, config, records)
     assert counted == [9, 9]
@@ -248,7 +248,7 @@ def test_lifecycle_hooks_fire_with_the_run_context(tmp_path, config, records):
             calls.append(("post_score", len(scores)))
             return [dict(score, extra=1) for score in scores]
 
-    get_plugin_manager().register_plugin(Plugin(), "recorder")
+    default_runtime().register_plugin(Plugin(), "recorder")
     _, artifact_dir = train(tmp_path, config, records)
     scores = BarrageModel(artifact_dir).predict(records(4))
     assert calls == [

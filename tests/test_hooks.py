@@ -21,8 +21,8 @@ from barrage.config import ConfigError, prepare_config
 from barrage.context import RunContext
 from barrage.dataset import RecordMode
 from barrage.errors import PluginError
-from barrage.plugins import BarragePluginManager, get_plugin_manager
-from barrage.registry import get_registry
+from barrage.plugins import PluginManager
+from barrage.runtime import Policy, Runtime, default_runtime
 
 HOOKS = {
     "barrage_register_components",
@@ -41,7 +41,7 @@ def test_every_hook_of_the_design_is_declared_and_documented():
     assert declared == HOOKS
     for name in HOOKS:
         assert len(inspect.getdoc(getattr(hookspecs, name)) or "") > 80, name
-        assert hasattr(BarragePluginManager().hook, name)
+        assert hasattr(PluginManager().hook, name)
     assert barrage.hookimpl is hookspecs.hookimpl
 
 
@@ -60,8 +60,8 @@ class Recorder:
         self.calls.append(("barrage_prepare_config", config))
 
     @hookimpl
-    def barrage_callbacks(self, config, artifact_dir):
-        self.calls.append(("barrage_callbacks", config, artifact_dir))
+    def barrage_callbacks(self, context):
+        self.calls.append(("barrage_callbacks", context))
         return ["callback"]
 
     @hookimpl
@@ -91,26 +91,29 @@ def _context() -> RunContext:
 
 def test_every_hook_is_called_with_its_arguments():
     recorder = Recorder()
-    manager = get_plugin_manager()
-    manager.register_plugin(recorder, "recorder", "rec-dist", "1.0")
+    runtime = default_runtime()
+    runtime.register_plugin(recorder, "recorder", "rec-dist", "1.0")
+    manager = runtime.plugins
     assert set(manager.infos["recorder"].hooks) == HOOKS
     context = _context()
-    assert manager.call("barrage_callbacks", config={"k": 1}, artifact_dir="/a") == [["callback"]]
+    assert manager.call("barrage_callbacks", context=context) == [["callback"]]
     manager.call("barrage_pre_fit", context=context)
     manager.call("barrage_post_fit", context=context, history="history")
     manager.call("barrage_pre_score", context=context, records=[{"x": 1}])
     assert manager.call_chained("barrage_post_score", "scores", [{"y": 1}], context=context) == [{"y": 1}]
     manager.call("barrage_register_commands", cli="group")
-    registry = get_registry()
-    assert recorder.calls == [
-        ("barrage_callbacks", {"k": 1}, "/a"),
+    registry = runtime.registry
+    assert recorder.calls[:-1] == [
+        ("barrage_callbacks", context),
         ("barrage_pre_fit", context),
         ("barrage_post_fit", context, "history"),
         ("barrage_pre_score", context, [{"x": 1}]),
         ("barrage_post_score", context, [{"y": 1}]),
         ("barrage_register_commands", "group"),
-        ("barrage_register_components", registry),
     ]
+    name, registrar = recorder.calls[-1]
+    assert name == "barrage_register_components" and registrar.registry is registry
+    assert (registrar.source.name, registrar.source.version, registrar.source.via) == ("rec-dist", "1.0", "hook recorder")
 
 
 def test_prepare_config_calls_its_hook_and_keeps_changes(config):
@@ -119,7 +122,7 @@ def test_prepare_config_calls_its_hook_and_keeps_changes(config):
         def barrage_prepare_config(self, config):
             config["solver"].setdefault("steps", 7)  # a plugin adding a default
 
-    get_plugin_manager().register_plugin(Defaults(), "defaults")
+    default_runtime().register_plugin(Defaults(), "defaults")
     config["solver"].pop("steps", None)
     assert prepare_config(config)["solver"]["steps"] == 7
     assert "steps" not in config["solver"]  # the user's dict is left alone
@@ -133,7 +136,7 @@ def test_prepare_config_problems_are_merged_into_the_config_error(config):
                 return ["solver.batch_size: this site allows at most 8"]
             return None
 
-    get_plugin_manager().register_plugin(Policy(), "policy")
+    default_runtime().register_plugin(Policy(), "policy")
     config["solver"]["epochs"] = 0
     with pytest.raises(ConfigError) as error:
         prepare_config(config)
@@ -151,8 +154,8 @@ def test_an_implementation_may_take_only_the_arguments_it_uses():
         def barrage_post_fit(self, history):
             seen.append(history)
 
-    get_plugin_manager().register_plugin(Minimal(), "minimal")
-    get_plugin_manager().call("barrage_post_fit", context=_context(), history="h")
+    default_runtime().register_plugin(Minimal(), "minimal")
+    default_runtime().plugins.call("barrage_post_fit", context=_context(), history="h")
     assert seen == ["h"]
 
 
@@ -172,7 +175,7 @@ def test_post_score_is_chained_and_none_keeps_the_scores():
         def barrage_post_score(self, scores):
             return [{"y": s["y"] + 1} for s in scores]
 
-    manager = get_plugin_manager()
+    manager = default_runtime().plugins
     for name, plugin in (("double", Double()), ("keep", Keep()), ("add", AddOne())):
         manager.register_plugin(plugin, name)
     # Like every hook, the most recently registered runs first: add, keep, double.
@@ -191,10 +194,10 @@ def test_register_commands_adds_a_cli_sub_command(monkeypatch, capsys):
 
             cli.add_command(hello)
 
-    get_plugin_manager().register_plugin(Commands(), "commands")
+    default_runtime().register_plugin(Commands(), "commands")
     monkeypatch.setattr(cli, "commands", dict(cli.commands))  # keep the global group clean
     with pytest.raises(SystemExit) as stop:
-        main([command_name])
+        main([command_name], default_runtime())
     assert stop.value.code == 0
     assert "hello from a plugin" in capsys.readouterr().out
 
@@ -223,7 +226,7 @@ class Innocent:
 
 
 def test_an_exception_inside_a_hook_names_the_plugin(config):
-    manager = get_plugin_manager()
+    manager = default_runtime().plugins
     manager.register_plugin(Innocent(), "innocent", "innocent-dist", "1.0")
     manager.register_plugin(Exploding(), "exploding", "exploding-dist", "0.9")
     with pytest.raises(PluginError) as error:
@@ -243,9 +246,9 @@ def test_an_exception_in_register_components_names_the_plugin():
         def barrage_register_components(self, registry):
             raise TypeError("bad registration")
 
-    get_plugin_manager().register_plugin(Broken(), "broken-reg", "broken-dist", "3.1")
+    default_runtime().register_plugin(Broken(), "broken-reg", "broken-dist", "3.1")
     with pytest.raises(PluginError) as error:
-        get_registry()
+        default_runtime().registry
     assert "'broken-reg' (broken-dist 3.1) raised in barrage_register_components: TypeError" in str(error.value)
 
 
@@ -260,7 +263,7 @@ def test_an_invalid_hook_implementation_is_refused():
         def barrage_pre_fitt(self, context):
             pass
 
-    manager = get_plugin_manager()
+    manager = default_runtime().plugins
     with pytest.raises(PluginError, match="plugin 'wrong' has an invalid hook"):
         manager.register_plugin(WrongArgument(), "wrong")
     with pytest.raises(PluginError, match=r"plugin 'typo' implements unknown hook\(s\): barrage_pre_fitt"):
@@ -306,7 +309,7 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dict[str, An
 
 
 def test_entry_point_plugins_load_and_a_broken_one_is_reported_and_skipped(plugin_dist):
-    manager = get_plugin_manager()
+    manager = default_runtime().plugins
     assert {"alpha", "beta"} <= set(manager.infos)
     info = manager.infos["alpha"]
     assert (info.distribution, info.version, info.module) == ("hooks-dist", "1.4", plugin_dist["alpha"])
@@ -317,14 +320,14 @@ def test_entry_point_plugins_load_and_a_broken_one_is_reported_and_skipped(plugi
     context = _context()
     manager.call("barrage_pre_fit", context=context)
     assert context.extras == {"alpha": True, "beta": True}
-    source = get_registry().resolve("loader", "AlphaLoader").component.source
+    source = default_runtime().registry.resolve("loader", "AlphaLoader").component.source
     assert (source.name, source.version, source.via) == ("hooks-dist", "1.4", "hook alpha")
 
 
 def test_strict_plugins_make_a_broken_plugin_fatal(plugin_dist, monkeypatch):
     monkeypatch.setenv("BARRAGE_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError) as error:
-        get_plugin_manager()
+        default_runtime().plugins
     assert str(error.value) == "plugin 'gamma' (hooks-dist 1.4) failed to load: ImportError: gamma cannot start"
 
 
@@ -340,20 +343,20 @@ def test_strict_plugins_through_the_cli_exit_2(plugin_dist, monkeypatch, capsys)
 
 def test_disabled_plugins_are_not_loaded_and_their_components_vanish(plugin_dist, monkeypatch):
     monkeypatch.setenv("BARRAGE_DISABLE_PLUGINS", "alpha, gamma")
-    manager = get_plugin_manager()
+    manager = default_runtime().plugins
     assert "alpha" not in manager.infos and "beta" in manager.infos
     assert not any(f.name == "gamma" for f in manager.failures)
     assert plugin_dist["alpha"] not in sys.modules
     context = _context()
     manager.call("barrage_pre_fit", context=context)
     assert context.extras == {"beta": True}
-    names = {c.name for c in get_registry().components("loader")}
+    names = {c.name for c in default_runtime().registry.components("loader")}
     assert "BetaLoader" in names and "AlphaLoader" not in names
 
 
 def test_autoload_can_be_switched_off(plugin_dist, monkeypatch):
     monkeypatch.setenv("BARRAGE_DISABLE_PLUGIN_AUTOLOAD", "1")
-    manager = get_plugin_manager()
+    manager = default_runtime().plugins
     assert manager.infos == {} and manager.failures == []
     assert not set(plugin_dist.values()) & set(sys.modules)
     # Explicit registration still works without autoload.
@@ -369,7 +372,7 @@ def test_a_plugin_with_an_invalid_hook_is_reported_and_skipped(tmp_path, monkeyp
     }
     write_distribution(tmp_path, "mixed-dist", "0.2", {"barrage": {"good": good, "bad": bad}}, sources)
     monkeypatch.syspath_prepend(str(tmp_path))
-    manager = get_plugin_manager()
+    manager = default_runtime().plugins
     assert "good" in manager.infos and not manager.has_plugin("bad")
     failure = next(f for f in manager.failures if f.name == "bad")
     assert failure.error.startswith("PluginError: plugin 'bad' has an invalid hook")

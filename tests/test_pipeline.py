@@ -1,5 +1,5 @@
-"""The record pipeline: batches per mode, transformer fit, augmentation, sampling, seeds,
-the two paths (columns and per-record) and bad records. barrage/pipeline.py."""
+"""Batch sources: batches per mode, transformer fit, augmentation, sampling, seeds, the
+two strategies (columns and per-record) and bad records. barrage/sources/."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import pytest
 from barrage.dataset import DataRecord, IdentityTransformer, KeySelector, RecordMode, RecordTransformer
 from barrage.engine import BarrageModel
 from barrage.errors import ConfigError, DataError
-from barrage.pipeline import BatchPipeline, build_augmentors, build_loader, build_transformer
+from barrage.components import build_augmentors, build_loader, build_transformer
+from barrage.sources import BatchSource, make_batch_source
 from barrage.records import read_records
-from barrage.registry import get_registry
+from barrage.runtime import default_runtime
 
 TRAIN, VALIDATION, SCORE = RecordMode.TRAIN, RecordMode.VALIDATION, RecordMode.SCORE
 INPUTS = {"features": ["f0", "f1"], "id": "id", "text": "text", "flag": "flag"}
@@ -59,7 +60,7 @@ def make_pipeline(
     force_per_record: bool = False,
     inputs: Dict[str, Any] = INPUTS,
     transformer: type = IdentityTransformer,
-) -> BatchPipeline:
+) -> BatchSource:
     scoring = mode is SCORE
     loader = KeySelector(
         mode,
@@ -67,9 +68,10 @@ def make_pipeline(
         outputs=None if scoring else {"label": "label"},
         sample_weights={"label": "weight"} if weights and not scoring else None,
     )
-    return BatchPipeline(
-        read_records(rows, "test records"), mode, loader, transformer(mode, loader), augmentors,
-        batch_size, seed, sample_count, workers, force_per_record,
+    return make_batch_source(
+        read_records(rows, "test records"), mode=mode, loader=loader, transformer=transformer(mode, loader),
+        augmentors=augmentors, batch_size=batch_size, seed=seed, sample_count=sample_count, workers=workers,
+        per_record=force_per_record,
     )
 
 
@@ -118,10 +120,10 @@ def summarise(data_record: DataRecord) -> DataRecord:
 
 
 def chain(*blocks: Dict[str, Any]) -> List[Any]:
-    registry = get_registry()
+    registry = default_runtime().registry
     for name, function in (("shift", shift), ("scale", scale), ("jitter", jitter), ("summarise", summarise)):
         registry.register("augmentor", name, function)
-    return build_augmentors({"dataset": {"augmentor": list(blocks)}})
+    return build_augmentors({"dataset": {"augmentor": list(blocks)}}, registry)
 
 
 # -- batches per mode -----------------------------------------------------------------
@@ -133,7 +135,7 @@ def test_batch_structure_and_dtypes(mode: RecordMode, force_per_record: bool) ->
     import tensorflow as tf
 
     pipeline = make_pipeline(make_rows(10), mode, weights=True, force_per_record=force_per_record)
-    assert pipeline.path == ("records" if force_per_record else "columns")
+    assert pipeline.name == ("records" if force_per_record else "columns")
     batches = pipeline.numpy_batches()
     assert [len(batch[0]["id"]) for batch in batches] == [4, 4, 2]
     first = batches[0]
@@ -188,17 +190,17 @@ class ParamTransformer(IdentityTransformer):
 
 
 def test_components_are_built_per_the_construction_contract(config: Dict[str, Any]) -> None:
-    get_registry().register("transformer", "ParamTransformer", ParamTransformer)
+    default_runtime().registry.register("transformer", "ParamTransformer", ParamTransformer)
     config["dataset"]["transformer"] = {"import": "ParamTransformer", "params": {"bias": 2.5}}
-    loader = build_loader(config, SCORE)
+    loader = build_loader(config, SCORE, default_runtime().registry)
     assert isinstance(loader, KeySelector) and loader.mode is SCORE
     assert loader.inputs == {"features": ["f0", "f1", "f2"]}
-    transformer = build_transformer(config, SCORE, loader)
+    transformer = build_transformer(config, SCORE, loader, default_runtime().registry)
     assert isinstance(transformer, ParamTransformer)
     assert transformer.mode is SCORE and transformer.loader is loader and transformer.bias == 2.5
     config["dataset"]["transformer"]["params"] = {"scale": 2.5}
     with pytest.raises(ConfigError, match=r"dataset\.transformer\.params: ParamTransformer refused them"):
-        build_transformer(config, SCORE, loader)
+        build_transformer(config, SCORE, loader, default_runtime().registry)
 
 
 # -- transformer fit, state and network params, through the engine --------------------
@@ -238,7 +240,7 @@ class CountingTransformer(RecordTransformer):
 def test_transformer_fits_once_on_training_records_before_any_batch(
     config: Dict[str, Any], records: Any, tmp_path: Any
 ) -> None:
-    get_registry().register("transformer", "CountingTransformer", CountingTransformer)
+    default_runtime().registry.register("transformer", "CountingTransformer", CountingTransformer)
     CountingTransformer.events = []
     config["dataset"]["transformer"] = {"import": "CountingTransformer"}
     config["model"]["network"]["params"]["layers"][-1]["params"]["units"] = "{{units}}"
@@ -249,8 +251,8 @@ def test_transformer_fits_once_on_training_records_before_any_batch(
     events = CountingTransformer.events
     assert events[0] == "fit train 48"  # the training records, before anything else
     assert sum(event.startswith("fit") for event in events) == 1
-    assert "load validation" in events  # the validation copy gets the fitted state
-    assert events.index("load validation") < events.index("transform validation")
+    assert "transform validation" in events
+    assert not any(event.startswith("load") for event in events)  # the validation twin shares the fitted state
     assert network.output["label"].shape[-1] == 2  # network_params reached the builder
     assert json.loads((directory / "network_params.json").read_text()) == {"units": 2}
     saved = json.loads((directory / "dataset" / "counting.json").read_text())
@@ -298,7 +300,8 @@ def test_augmentor_by_python_path(tmp_path: Any, monkeypatch: pytest.MonkeyPatch
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     augmentors = build_augmentors(
-        {"dataset": {"augmentor": [{"import": "pipeline_test_augmentors.negate", "params": {"sign": -2.0}}]}}
+        {"dataset": {"augmentor": [{"import": "pipeline_test_augmentors.negate", "params": {"sign": -2.0}}]}},
+        default_runtime().registry,
     )
     batch = make_pipeline(make_rows(4), TRAIN, augmentors=augmentors).numpy_batches()[0][0]
     np.testing.assert_allclose(batch["features"][:, 0], -2.0 * batch["id"])
@@ -329,19 +332,19 @@ def test_sample_count_repeats_records_per_pass(force_per_record: bool) -> None:
     rows = make_rows(10)  # counts 0, 1, 2, 3, 0, 1, ...
     pipeline = make_pipeline(rows, TRAIN, sample_count="count", batch_size=3, force_per_record=force_per_record)
     per_pass = sum(row["count"] for row in rows)
-    assert len(pipeline.indices) == per_pass == 13
+    assert len(pipeline.order.indices) == per_pass == 13
     seen = ids(pipeline.numpy_batches(2 * pipeline.batches_per_pass))
     assert len(seen) == 2 * per_pass
     expected = {row["id"]: row["count"] for row in rows if row["count"]}
     for one_pass in (seen[:per_pass], seen[per_pass:]):
         assert collections.Counter(one_pass) == expected  # record 0 (count 0) never appears
     for mode in (VALIDATION, SCORE):  # sampling is a training matter
-        assert len(make_pipeline(rows, mode, sample_count="count").indices) == 10
+        assert len(make_pipeline(rows, mode, sample_count="count").order.indices) == 10
 
 
 def test_sample_count_accepts_whole_floats() -> None:
     rows = [dict(row, count=float(row["count"])) for row in make_rows(6)]
-    assert collections.Counter(make_pipeline(rows, TRAIN, sample_count="count").indices.tolist()) == {
+    assert collections.Counter(make_pipeline(rows, TRAIN, sample_count="count").order.indices.tolist()) == {
         1: 1, 2: 2, 3: 3, 5: 1
     }
 
@@ -413,7 +416,7 @@ def test_resuming_mid_run_continues_the_same_sequence(force_per_record: bool) ->
         assert_same_batches(resumed, batches[start:])
     # each pass is the documented order, cut into batches
     for number in range(3):
-        order = pipeline.pass_order(number).tolist()
+        order = pipeline.order.pass_order(number).tolist()
         assert ids(batches[3 * number:3 * number + 3]) == order
 
 
@@ -429,7 +432,7 @@ def test_columns_and_per_record_paths_give_identical_batches(mode: RecordMode) -
     fast = make_pipeline(rows, mode, **kwargs)
     slow = make_pipeline(rows, mode, force_per_record=True, **kwargs)
     plain = make_pipeline(rows, mode, transformer=PlainTransformer, **kwargs)
-    assert (fast.path, slow.path, plain.path) == ("columns", "records", "records")
+    assert (fast.name, slow.name, plain.name) == ("columns", "records", "records")
     count = 2 * fast.batches_per_pass if mode is TRAIN else None
     assert_same_batches(fast.numpy_batches(count), slow.numpy_batches(count))
     assert_same_batches(fast.numpy_batches(count), plain.numpy_batches(count))
@@ -527,7 +530,7 @@ def test_failing_loader_names_the_record() -> None:
 
     loader = Picky(SCORE, inputs={"id": "id"})
     table = read_records(make_rows(8), "test records")
-    pipeline = BatchPipeline(table, SCORE, loader, IdentityTransformer(SCORE, loader))
+    pipeline = make_batch_source(table, mode=SCORE, loader=loader, transformer=IdentityTransformer(SCORE, loader))
     with pytest.raises(DataError, match=r"record 4: loader Picky failed: RuntimeError: cannot open t4\.png"):
         pipeline.numpy_batches()
 
@@ -535,7 +538,7 @@ def test_failing_loader_names_the_record() -> None:
 def test_bad_record_during_training_is_a_data_error_and_leaves_nothing(
     config: Dict[str, Any], records: Any, tmp_path: Any
 ) -> None:
-    get_registry().register("transformer", "PlainTransformer", PlainTransformer)
+    default_runtime().registry.register("transformer", "PlainTransformer", PlainTransformer)
     config["dataset"]["transformer"] = {"import": "PlainTransformer"}
     train = records(64, seed=1)
     del train[40]["f2"]  # not in the first batches: found while fitting, on the per-record path

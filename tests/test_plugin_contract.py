@@ -3,7 +3,7 @@
 - every hook declared in ``barrage/hookspecs.py`` has a section in ``docs/plugins.md``
   whose signature is the declaration's, and the page documents no hook that is not declared;
 - every declared hook is exercised by a test (see :func:`exercised_hooks` for what counts);
-- every entry-point group of ``KIND_GROUPS``, the hook group and every ``BARRAGE_*``
+- every entry-point group of the kinds table, the hook group and every ``BARRAGE_*``
   switch read by the code are documented;
 - the tutorial's files, taken from the page, install and list exactly as the page shows,
   and the broken-plugin messages it quotes are the ones Barrage prints.
@@ -22,7 +22,9 @@ import pytest
 
 from barrage import hookspecs
 from barrage.plugins import ENTRY_POINT_GROUP
-from barrage.registry import KIND_GROUPS
+from barrage.registry import KINDS
+
+KIND_GROUPS = {kind.name: kind.group for kind in KINDS.values()}
 from plugins_fixture import BROKEN, EXAMPLE, InstalledPlugins, install_directories
 
 pytest_plugins = ["plugins_fixture"]  # the session fixture `installed_plugins`

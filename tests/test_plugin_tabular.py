@@ -61,9 +61,9 @@ def run_python(script: str) -> None:
 def test_core_never_imports_the_first_party_plugins():
     run_python(
         "import sys\n"
-        "import barrage, barrage.cli, barrage.engine, barrage.pipeline\n"
-        "from barrage.registry import get_registry\n"
-        "assert get_registry().components('transformer')\n"
+        "import barrage, barrage.cli, barrage.engine, barrage.sources\n"
+        "from barrage.runtime import default_runtime\n"
+        "assert default_runtime().registry.components('transformer')\n"
         "assert not [m for m in sys.modules if m.startswith('barrage_plugins')], 'core imported barrage_plugins'\n"
     )
 
@@ -347,7 +347,7 @@ def test_categorical_example_trains_and_scores_unseen_districts(tmp_path):
 
 @pytest.mark.parametrize("make", ["standardizer", "encoder"])
 def test_columns_and_per_record_pipelines_give_the_same_batches(make):
-    from barrage.pipeline import BatchPipeline
+    from barrage.sources import make_batch_source
 
     if make == "standardizer":
         records = numeric_records(20)
@@ -357,10 +357,11 @@ def test_columns_and_per_record_pipelines_give_the_same_batches(make):
         fitted = encoder(records, one_hot=["kind"])
     table = read_records(records)
     pipelines = [
-        BatchPipeline(table, RecordMode.VALIDATION, fitted.loader, fitted, batch_size=8, force_per_record=force)
+        make_batch_source(table, mode=RecordMode.VALIDATION, loader=fitted.loader, transformer=fitted, batch_size=8,
+                          per_record=force)
         for force in (False, True)
     ]
-    assert [p.path for p in pipelines] == ["columns", "records"]
+    assert [p.name for p in pipelines] == ["columns", "records"]
     columns, per_record = (p.numpy_batches() for p in pipelines)
     assert len(columns) == len(per_record) == 3
     for left, right in zip(columns, per_record):

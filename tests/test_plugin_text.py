@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import barrage
 from barrage import ArtifactError, BarrageModel, ConfigError, DataError, KeySelector, RecordMode
 from barrage.cli import cli
-from barrage.pipeline import BatchPipeline
+from barrage.sources import make_batch_source
 from barrage.records import read_records
 from barrage_plugins.text import TextVectorizer, tokenize
 
@@ -83,10 +83,11 @@ def test_transform_per_record_and_batched_agree_and_leave_outputs_alone():
 
     table = read_records(CORPUS * 4)
     pipelines = [
-        BatchPipeline(table, RecordMode.VALIDATION, transformer.loader, transformer, batch_size=5, force_per_record=f)
+        make_batch_source(table, mode=RecordMode.VALIDATION, loader=transformer.loader, transformer=transformer,
+                          batch_size=5, per_record=f)
         for f in (False, True)
     ]
-    assert [p.path for p in pipelines] == ["columns", "records"]
+    assert [p.name for p in pipelines] == ["columns", "records"]
     for left, right in zip(*(p.numpy_batches() for p in pipelines)):
         np.testing.assert_array_equal(left[0]["text"], right[0]["text"])
 

@@ -13,7 +13,9 @@ from click.testing import CliRunner
 import barrage
 from barrage import BarrageModel, DataError, IdentityTransformer, RecordMode
 from barrage.cli import cli
-from barrage.pipeline import BatchPipeline, build_augmentors
+from barrage.components import build_augmentors
+from barrage.runtime import default_runtime
+from barrage.sources import make_batch_source
 from barrage.records import read_records
 from barrage_plugins.vision import ImageLoader, random_brightness, random_crop, random_flip
 
@@ -119,12 +121,12 @@ def test_a_missing_image_is_reported_with_its_record(tmp_path):
     loader = ImageLoader(RecordMode.VALIDATION, image_size=[4, 4])
     transformer = IdentityTransformer(RecordMode.VALIDATION, loader)
     table = read_records(records, "images.csv")
-    pipeline = BatchPipeline(table, RecordMode.VALIDATION, loader, transformer, batch_size=2)
+    pipeline = make_batch_source(table, mode=RecordMode.VALIDATION, loader=loader, transformer=transformer, batch_size=2)
     with pytest.raises(DataError, match=r"images.csv: record 1: loader ImageLoader failed: .*gone.png"):
         try:
             pipeline.numpy_batches()
         except Exception as exc:
-            pipeline.raise_pending(exc)
+            pipeline.raise_pending()
             raise
 
 
@@ -219,13 +221,14 @@ def test_augmentor_params_and_inputs_are_checked():
 def test_the_pipeline_seeds_the_augmentors_and_applies_them_in_train_only(tmp_path, config):
     records = [{"path": write_image(tmp_path / f"{i}.png", gradient(4, 4)), "label": i % 2} for i in range(4)]
     config["dataset"]["augmentor"] = [{"import": "random_brightness", "params": {"max_delta": 0.5}}]
-    augmentors = build_augmentors(config)
+    augmentors = build_augmentors(config, default_runtime().registry)
     assert augmentors[0].wants_rng
 
     def first_batch(mode):
         loader = ImageLoader(mode, image_size=[4, 4])
-        pipeline = BatchPipeline(read_records(records), mode, loader, IdentityTransformer(mode, loader), augmentors,
-                                 batch_size=4, seed=5)
+        pipeline = make_batch_source(read_records(records), mode=mode, loader=loader,
+                                     transformer=IdentityTransformer(mode, loader), augmentors=augmentors,
+                                     batch_size=4, seed=5)
         return pipeline.numpy_batches(limit=1)[0][0]["image"]
 
     clean = np.stack([gradient(4, 4) / 255.0] * 4)

@@ -21,8 +21,8 @@ from barrage import hookimpl
 from barrage.cli import cli
 from barrage.dataset import IdentityTransformer, KeySelector
 from barrage.errors import ComponentError, PluginError
-from barrage.plugins import get_plugin_manager
-from barrage.registry import KIND_GROUPS, KINDS, get_registry
+from barrage.registry import KINDS
+from barrage.runtime import default_runtime
 
 BARRAGE_VERSION = metadata.version("barrage")
 KERAS_VERSION = metadata.version("keras")
@@ -134,7 +134,7 @@ def _import(name: str):
     ],
 )
 def test_builtins_resolve_through_their_entry_points(kind, name, expected, target):
-    resolved = get_registry().resolve(kind, name)
+    resolved = default_runtime().registry.resolve(kind, name)
     assert resolved.obj is expected
     assert resolved.component.target == target
     assert str(resolved.component.source) == f"barrage {BARRAGE_VERSION}"
@@ -147,11 +147,11 @@ def test_entry_points_of_every_kind_resolve_with_their_distribution(tmp_path, mo
         tmp_path,
         "fake-components",
         "0.3",
-        {KIND_GROUPS[kind]: {f"Fake{kind.title()}": f"{module}:{attr}"} for kind, attr in ATTRIBUTE_OF_KIND.items()},
+        {KINDS[kind].group: {f"Fake{kind.title()}": f"{module}:{attr}"} for kind, attr in ATTRIBUTE_OF_KIND.items()},
         {module: COMPONENTS_SOURCE},
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    registry = get_registry()
+    registry = default_runtime().registry
     for kind, attr in ATTRIBUTE_OF_KIND.items():
         resolved = registry.resolve(kind, f"Fake{kind.title()}")
         assert resolved.obj is getattr(sys.modules[module], attr), kind
@@ -168,7 +168,7 @@ def test_an_entry_point_of_the_wrong_type_is_refused_naming_its_source(tmp_path,
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve("transformer", "Wrong")
+        default_runtime().registry.resolve("transformer", "Wrong")
     message = str(error.value)
     assert "wrong-dist 1.0" in message
     assert "is not a subclass of barrage.dataset.RecordTransformer" in message
@@ -189,8 +189,8 @@ class _RegisteringPlugin:
 
 def test_hook_registered_components_of_every_kind_resolve(user_module):
     module = _import(user_module())
-    get_plugin_manager().register_plugin(_RegisteringPlugin(module), "hooker", "hook-dist", "2.0")
-    registry = get_registry()
+    default_runtime().register_plugin(_RegisteringPlugin(module), "hooker", "hook-dist", "2.0")
+    registry = default_runtime().registry
     for kind, attr in ATTRIBUTE_OF_KIND.items():
         resolved = registry.resolve(kind, f"Hooked{kind.title()}")
         assert resolved.obj is getattr(module, attr)
@@ -208,9 +208,9 @@ def test_registering_an_unknown_kind_names_the_plugin(user_module):
         def barrage_register_components(self, registry):
             registry.register("loaders", "X", module.Loader)
 
-    get_plugin_manager().register_plugin(Plugin(), "typo-plugin", "typo-dist", "0.1")
+    default_runtime().register_plugin(Plugin(), "typo-plugin", "typo-dist", "0.1")
     with pytest.raises(PluginError) as error:
-        get_registry()
+        default_runtime().registry
     assert "'typo-plugin' (typo-dist 0.1)" in str(error.value)
     assert "unknown component kind 'loaders'" in str(error.value)
 
@@ -243,7 +243,7 @@ def test_registering_an_unknown_kind_names_the_plugin(user_module):
     ],
 )
 def test_keras_names_resolve_to_keras_3_objects(kind, name, expected):
-    resolved = get_registry().resolve(kind, name)
+    resolved = default_runtime().registry.resolve(kind, name)
     assert resolved.obj is expected()
     assert resolved.obj.__module__.startswith("keras.")
     assert str(resolved.component.source) == f"keras {KERAS_VERSION}"
@@ -252,7 +252,7 @@ def test_keras_names_resolve_to_keras_3_objects(kind, name, expected):
 
 def test_accuracy_stays_the_compile_alias():
     # Keras's compile picks the accuracy variant from the shapes; a class would lose that.
-    resolved = get_registry().resolve("metric", "accuracy")
+    resolved = default_runtime().registry.resolve("metric", "accuracy")
     assert resolved.obj == "accuracy"
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(loss="sparse_categorical_crossentropy", metrics=[resolved.obj])
@@ -260,14 +260,14 @@ def test_accuracy_stays_the_compile_alias():
 
 def test_metric_mse_alias_is_the_metric_class_keras_means():
     # keras.metrics.get("mse") builds an instance; the registry hands out its class.
-    resolved = get_registry().resolve("metric", "mse")
+    resolved = default_runtime().registry.resolve("metric", "mse")
     assert resolved.obj is type(keras.metrics.get("mse"))
     assert issubclass(resolved.obj, keras.metrics.Metric)
 
 
 def test_a_legacy_path_without_keras_3_equivalent_says_so():
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve("optimizer", "tensorflow.keras.optimizers.Adamm")
+        default_runtime().registry.resolve("optimizer", "tensorflow.keras.optimizers.Adamm")
     assert "no Keras 3 equivalent" in str(error.value)
     assert "did you mean 'Adam'" in str(error.value)
 
@@ -279,7 +279,7 @@ def test_a_legacy_path_without_keras_3_equivalent_says_so():
 def test_python_paths_resolve_for_every_kind(user_module, separator):
     name = user_module()
     module = _import(name)
-    registry = get_registry()
+    registry = default_runtime().registry
     for kind, attr in ATTRIBUTE_OF_KIND.items():
         resolved = registry.resolve(kind, f"{name}{separator}{attr}")
         assert resolved.obj is getattr(module, attr), kind
@@ -292,7 +292,7 @@ def test_python_path_inside_a_package(tmp_path, monkeypatch):
     package = unique("user_pkg")
     write_module(tmp_path, f"{package}.models.nets", "def build_net(units=3):\n    return units\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    resolved = get_registry().resolve("network", f"{package}.models.nets.build_net")
+    resolved = default_runtime().registry.resolve("network", f"{package}.models.nets.build_net")
     assert resolved.obj() == 3
     assert resolved.component.target == f"{package}.models.nets:build_net"
 
@@ -300,19 +300,19 @@ def test_python_path_inside_a_package(tmp_path, monkeypatch):
 def test_an_error_inside_user_code_is_reported_not_treated_as_a_miss(user_module):
     broken = user_module("value = 1 / 0\n", prefix="broken_user")
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve("network", f"{broken}.build")
+        default_runtime().registry.resolve("network", f"{broken}.build")
     assert f"importing network '{broken}.build' failed" in str(error.value)
     assert "ZeroDivisionError" in str(error.value)
     missing_dependency = user_module("import not_an_installed_package_xyz\n", prefix="needs_dep")
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve("network", f"{missing_dependency}.build")
+        default_runtime().registry.resolve("network", f"{missing_dependency}.build")
     assert "No module named 'not_an_installed_package_xyz'" in str(error.value)
 
 
 def test_a_missing_attribute_of_an_existing_module_is_a_miss(user_module):
     name = user_module()
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve("network", f"{name}.netwrk")
+        default_runtime().registry.resolve("network", f"{name}.netwrk")
     assert f"no network named '{name}.netwrk'" in str(error.value)
 
 
@@ -340,7 +340,7 @@ def test_every_kind_is_type_checked(user_module, kind, path, problem):
     name = user_module(COMPONENTS_SOURCE + "\nATTRIBUTE = 42\n")
     path = path.format(mod=name)
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve(kind, path)
+        default_runtime().registry.resolve(kind, path)
     message = str(error.value)
     assert message.startswith(f"{kind} '{path}'")
     assert problem in message
@@ -352,7 +352,7 @@ def test_every_kind_is_type_checked(user_module, kind, path, problem):
 
 def test_a_miss_names_kind_name_sources_and_closest_names():
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve("loader", "KeySelectr")
+        default_runtime().registry.resolve("loader", "KeySelectr")
     message = str(error.value)
     assert "no loader named 'KeySelectr'" in message
     assert "entry points 'barrage.loaders'" in message
@@ -363,7 +363,7 @@ def test_a_miss_names_kind_name_sources_and_closest_names():
 
 def test_a_framework_miss_also_searches_keras():
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve("optimizer", "Adamm")
+        default_runtime().registry.resolve("optimizer", "Adamm")
     message = str(error.value)
     assert "no optimizer named 'Adamm'" in message
     assert "entry points 'barrage.optimizers'" in message
@@ -373,7 +373,7 @@ def test_a_framework_miss_also_searches_keras():
 
 def test_a_name_registered_for_another_kind_is_pointed_out():
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve("transformer", "KeySelector")
+        default_runtime().registry.resolve("transformer", "KeySelector")
     assert "'KeySelector' is registered as a loader, not a transformer" in str(error.value)
 
 
@@ -384,7 +384,7 @@ def test_a_name_registered_for_another_kind_is_pointed_out():
 ])
 def test_bad_requests_are_component_errors(kind, name, fragment):
     with pytest.raises(ComponentError, match=fragment):
-        get_registry().resolve(kind, name)
+        default_runtime().registry.resolve(kind, name)
 
 
 # -- the same name from two sources ---------------------------------------------------
@@ -406,7 +406,7 @@ def twins(tmp_path, monkeypatch):
 
 
 def test_the_same_name_from_two_distributions_is_never_resolved_silently(twins):
-    registry = get_registry()
+    registry = default_runtime().registry
     with pytest.raises(ComponentError) as error:
         registry.resolve("loader", "Twin")
     message = str(error.value)
@@ -430,9 +430,9 @@ def test_an_entry_point_and_a_hook_with_the_same_name_conflict(twins, user_modul
         def barrage_register_components(self, registry):
             registry.register("loader", "Twin", module.Loader)
 
-    get_plugin_manager().register_plugin(Plugin(), "hooked", "hook-dist", "0.5")
+    default_runtime().register_plugin(Plugin(), "hooked", "hook-dist", "0.5")
     with pytest.raises(ComponentError) as error:
-        get_registry().resolve("loader", "Twin")
+        default_runtime().registry.resolve("loader", "Twin")
     assert "hook-dist 0.5" in str(error.value) and "twin-a 1.0" in str(error.value)
 
 
@@ -447,13 +447,14 @@ def test_components_list_warns_about_conflicts(twins, monkeypatch):
 # -- strict mode ----------------------------------------------------------------------
 
 
-def test_strict_mode_refuses_python_paths_only(user_module, monkeypatch):
+def test_strict_mode_refuses_python_paths_only(user_module):
     name = user_module(COMPONENTS_SOURCE + "\n\ndef unregistered(data_record):\n    return data_record\n")
     module = _import(name)
-    get_plugin_manager().register_plugin(_RegisteringPlugin(module), "hooker", "hook-dist", "2.0")
-    registry = get_registry()
-    assert registry.resolve("augmentor", f"{name}.unregistered").obj is module.unregistered  # cached now
-    monkeypatch.setenv("BARRAGE_STRICT", "1")
+    runtime = default_runtime()
+    runtime.register_plugin(_RegisteringPlugin(module), "hooker", "hook-dist", "2.0")
+    assert runtime.registry.resolve("augmentor", f"{name}.unregistered").obj is module.unregistered
+    strict = runtime.with_policy(strict=True)  # the same plugins, a strict registry
+    registry = strict.registry
     with pytest.raises(ComponentError) as error:
         registry.resolve("augmentor", f"{name}.unregistered")
     message = str(error.value)
@@ -478,12 +479,12 @@ def _config_with_augmentor(config: Dict, path: str) -> Dict:
 
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_strict_cli_refuses_a_config_importing_user_code(user_module, config, tmp_path, monkeypatch, how):
-    monkeypatch.setenv("BARRAGE_STRICT", "0")  # restored afterwards even though --strict sets it
+    monkeypatch.setenv("BARRAGE_STRICT", "0")
     name = user_module()
     path = tmp_path / "config.json"
     path.write_text(json.dumps(_config_with_augmentor(config, f"{name}.augment")))
     runner = CliRunner()
-    assert runner.invoke(cli, ["validate", str(path)]).exit_code == 0  # the registry caches it now
+    assert runner.invoke(cli, ["validate", str(path)]).exit_code == 0
     args, env = (["--strict"], {}) if how == "flag" else ([], {"BARRAGE_STRICT": "1"})
     result = runner.invoke(cli, args + ["validate", str(path)], env=env)
     assert result.exit_code == 2
@@ -542,7 +543,7 @@ def test_listing_imports_no_component_module(tmp_path, monkeypatch):
     # In-process: resolving the broken one names distribution, entry point and error;
     # everything else keeps working.
     monkeypatch.syspath_prepend(str(tmp_path))
-    registry = get_registry()
+    registry = default_runtime().registry
     with pytest.raises(ComponentError) as error:
         registry.resolve("loader", "BrokenLoader")
     message = str(error.value)

@@ -24,7 +24,7 @@ sys.path.insert(0, {tests!r})
 import keras
 from conftest import make_records
 from barrage import BarrageModel, hookimpl
-from barrage.plugins import get_plugin_manager
+from barrage.runtime import default_runtime
 
 class KillAfterEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
@@ -33,10 +33,10 @@ class KillAfterEpoch(keras.callbacks.Callback):
 
 class Plugin:
     @hookimpl
-    def barrage_callbacks(self, config, artifact_dir):
+    def barrage_callbacks(self, context):
         return [KillAfterEpoch()]
 
-get_plugin_manager().register_plugin(Plugin(), "killer")
+default_runtime().register_plugin(Plugin(), "killer")
 config = json.load(open(sys.argv[1]))
 BarrageModel(sys.argv[2]).train(config, make_records(96, seed=1), make_records(32, seed=2), verbose=0)
 """

@@ -22,7 +22,7 @@ from barrage.config.checks import (
 )
 from barrage.config.schema import DEFAULTS, SCHEMA, merge_defaults, schema_problems
 from barrage.errors import ConfigError
-from barrage.registry import Registry, get_registry
+from barrage.runtime import Runtime, default_runtime
 
 __all__ = [
     "BarrageConfigWarning",
@@ -34,21 +34,21 @@ __all__ = [
 ]
 
 
-def prepare_config(config: Any, registry: Optional[Registry] = None) -> Dict[str, Any]:
+def prepare_config(config: Any, runtime: Optional[Runtime] = None) -> Dict[str, Any]:
     """Return the resolved config for ``config`` or raise one ``ConfigError``.
 
     The resolved config is plain JSON: defaults applied, monitors corrected, and every
-    import block carrying the ``source`` and ``target`` it resolved to.
+    import block carrying the ``source`` and ``target`` it resolved to. ``runtime``
+    supplies the plugins and the registry (the default runtime when not given).
     """
     if not isinstance(config, dict):
         raise ConfigError([f"config: must be a JSON object, got {type(config).__name__}"])
-    from barrage.plugins import get_plugin_manager
-
-    registry = registry or get_registry()
+    runtime = runtime or default_runtime()
+    registry = runtime.registry  # built first: plugins register components before configs are seen
     raw = json.loads(json.dumps(config))  # a deep copy that also proves it is plain JSON
     problems: List[str] = []
-    for plugin_problems in get_plugin_manager().call("barrage_prepare_config", config=raw):
-        problems.extend(plugin_problems or [])
+    for plugin_problems in runtime.plugins.call("barrage_prepare_config", config=raw):
+        problems.extend(plugin_problems)
     merged = merge_defaults(raw)
     problems.extend(schema_problems(merged))
     problems.extend(check_outputs(merged))
@@ -80,6 +80,6 @@ def _path_order(problem: str) -> tuple:
     return (sections.index(head) if head in sections else len(sections), problem.split(": ", 1)[0])
 
 
-def _unique(problems):
+def _unique(problems: List[str]) -> List[str]:
     seen = set()
     return [p for p in problems if not (p in seen or seen.add(p))]

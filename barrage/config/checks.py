@@ -14,16 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from barrage.dataset import RecordMode
 from barrage.errors import BarrageError
 from barrage.registry import Registry
-
-# (config path, Keras callback class name, keywords Barrage sets itself)
-CALLBACKS = {
-    ("services", "best_checkpoint"): ("ModelCheckpoint", {"filepath", "save_best_only", "save_weights_only"}),
-    ("services", "tensorboard"): ("TensorBoard", {"log_dir"}),
-    ("services", "train_early_stopping"): ("EarlyStopping", set()),
-    ("services", "validation_early_stopping"): ("EarlyStopping", set()),
-    ("solver", "learning_rate_reducer"): ("ReduceLROnPlateau", set()),
-}
-VALIDATION_SIDE = {"best_checkpoint": True, "validation_early_stopping": True, "train_early_stopping": False}
+from barrage.services import configurable_services
 
 
 class BarrageConfigWarning(UserWarning):
@@ -68,20 +59,20 @@ def check_outputs(config: Dict[str, Any]) -> List[str]:
 
 def correct_monitors(config: Dict[str, Any]) -> None:
     """Move each service's monitor to the side it must watch, with a warning."""
-    for service, validation_side in VALIDATION_SIDE.items():
-        block = _block(config, "services", service)
-        if not isinstance(block, dict) or not isinstance(block.get("monitor"), str):
+    for spec in configurable_services():
+        block = _block(config, spec.section, spec.name)
+        if spec.monitor_side is None or not isinstance(block, dict) or not isinstance(block.get("monitor"), str):
             continue
         monitor = block["monitor"]
+        validation_side = spec.monitor_side == "validation"
         if validation_side and not monitor.startswith("val_"):
             corrected = "val_" + monitor
         elif not validation_side and monitor.startswith("val_"):
             corrected = monitor[len("val_"):]
         else:
             continue
-        side = "a validation" if validation_side else "a training"
         warnings.warn(
-            f"services.{service}.monitor: '{monitor}' is not {side} quantity; using '{corrected}'",
+            f"{spec.path}.monitor: '{monitor}' is not a {spec.monitor_side} quantity; using '{corrected}'",
             BarrageConfigWarning,
             stacklevel=2,
         )
@@ -93,17 +84,19 @@ def check_callback_keywords(config: Dict[str, Any]) -> List[str]:
     import keras
 
     problems = []
-    for (section, name), (class_name, reserved) in CALLBACKS.items():
-        block = _block(config, section, name)
+    for spec in configurable_services():
+        block = _block(config, spec.section, spec.name)
         if not isinstance(block, dict):
             continue
-        accepted = set(inspect.signature(getattr(keras.callbacks, class_name)).parameters) - {"self"}
+        accepted = set(inspect.signature(getattr(keras.callbacks, spec.keras_class)).parameters) - {"self"}
         for key in block:
-            if key in reserved:
-                problems.append(f"{section}.{name}.{key}: is set by Barrage and cannot be configured")
+            if key in spec.reserved:
+                problems.append(f"{spec.path}.{key}: is set by Barrage and cannot be configured")
             elif key not in accepted:
-                hint = _close(key, accepted - reserved)
-                problems.append(f"{section}.{name}.{key}: is not an argument of keras.callbacks.{class_name}{hint}")
+                hint = _close(key, accepted - spec.reserved)
+                problems.append(
+                    f"{spec.path}.{key}: is not an argument of keras.callbacks.{spec.keras_class}{hint}"
+                )
     return problems
 
 

@@ -13,6 +13,8 @@ from typing import Any, Dict
 import cerberus
 from cerberus import errors as cerberus_errors
 
+from barrage.services import configurable_services
+
 IMPORT_BLOCK_FIELDS: Dict[str, Any] = {
     "import": {"type": "string", "required": True, "empty": False},
     "params": {"type": "dict"},
@@ -25,35 +27,6 @@ IMPORT_BLOCK_FIELDS: Dict[str, Any] = {
 
 def import_block(**extra: Any) -> Dict[str, Any]:
     return {"type": "dict", "schema": IMPORT_BLOCK_FIELDS, **extra}
-
-
-MODE = {"type": "string", "allowed": ["min", "max"]}
-
-# Callback blocks: the listed keys are checked here; other keys must be keyword
-# arguments of the Keras callback (checked against its signature in checks.py).
-CALLBACK_BLOCKS = {
-    "best_checkpoint": {
-        "monitor": {"type": "string", "required": True, "empty": False},
-        "mode": dict(MODE, required=True),
-    },
-    "train_early_stopping": {
-        "monitor": {"type": "string", "required": True, "empty": False},
-        "mode": dict(MODE, required=True),
-        "patience": {"type": "integer", "min": 0, "required": True},
-        "min_delta": {"type": "number", "min": 0, "required": True},
-    },
-    "learning_rate_reducer": {
-        "monitor": {"type": "string", "required": True, "empty": False},
-        "mode": dict(MODE, required=True),
-        "patience": {"type": "integer", "min": 0, "required": True},
-        "factor": {"type": "number", "min": 0, "max": 1, "required": True},
-    },
-}
-CALLBACK_BLOCKS["validation_early_stopping"] = CALLBACK_BLOCKS["train_early_stopping"]
-
-
-def callback_block(name: str) -> Dict[str, Any]:
-    return {"type": "dict", "nullable": True, "allow_unknown": True, "schema": CALLBACK_BLOCKS[name]}
 
 
 SCHEMA: Dict[str, Any] = {
@@ -107,17 +80,12 @@ SCHEMA: Dict[str, Any] = {
             "batch_size": {"type": "integer", "min": 1},
             "epochs": {"type": "integer", "min": 1},
             "steps": {"type": "integer", "min": 1, "nullable": True},
-            "learning_rate_reducer": callback_block("learning_rate_reducer"),
+            **{spec.name: spec.schema() for spec in configurable_services("solver")},
         },
     },
     "services": {
         "type": "dict",
-        "schema": {
-            "best_checkpoint": callback_block("best_checkpoint"),
-            "tensorboard": {"type": "dict", "nullable": True},
-            "train_early_stopping": callback_block("train_early_stopping"),
-            "validation_early_stopping": callback_block("validation_early_stopping"),
-        },
+        "schema": {spec.name: spec.schema() for spec in configurable_services("services")},
     },
 }
 
@@ -135,20 +103,9 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
         "batch_size": 32,
         "epochs": 50,
         "steps": None,
-        "learning_rate_reducer": None,
+        **{spec.name: spec.default for spec in configurable_services("solver")},
     },
-    "services": {
-        "best_checkpoint": {"monitor": "val_loss", "mode": "min"},
-        "tensorboard": {},
-        "train_early_stopping": {"monitor": "loss", "mode": "min", "patience": 10, "min_delta": 1e-5, "verbose": 1},
-        "validation_early_stopping": {
-            "monitor": "val_loss",
-            "mode": "min",
-            "patience": 10,
-            "min_delta": 1e-5,
-            "verbose": 1,
-        },
-    },
+    "services": {spec.name: spec.default for spec in configurable_services("services")},
 }
 
 

@@ -58,7 +58,7 @@ def barrage_prepare_config(config: Dict[str, Any]) -> Optional[List[str]]:
 
 
 @hookimpl
-def barrage_callbacks(config: Dict[str, Any], artifact_dir: str) -> List[Any]:
+def barrage_callbacks(context: Any) -> List[Any]:
     import keras  # only when a run trains, never at import
 
     class EpochLogger(keras.callbacks.Callback):
@@ -67,7 +67,7 @@ def barrage_callbacks(config: Dict[str, Any], artifact_dir: str) -> List[Any]:
         def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
             log_event("epoch_end", epoch=epoch, logged=sorted(logs or {}))
 
-    log_event("barrage_callbacks", sections=sorted(config), artifact_dir=artifact_dir)
+    log_event("barrage_callbacks", **describe_context(context))
     return [EpochLogger()]
 
 

@@ -1,0 +1,123 @@
+"""The table of component kinds: one row per kind, everything the registry knows about it.
+
+A row names the kind's entry-point group, the Keras module searched for it (framework
+kinds only), the short names Keras understands that are not attributes of that module,
+and the type check a resolved object must pass before anything calls it.
+
+Type checks import the contracts (and Keras) only when they run, so reading this table
+stays cheap.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import attrs
+
+from barrage.errors import ComponentError
+
+TypeCheck = Callable[[Any], Optional[str]]
+
+
+@attrs.frozen
+class Kind:
+    """One kind of component.
+
+    Attributes:
+        name: the singular name configs and ``registry.register`` use (``"loader"``).
+        group: the entry-point group (``"barrage.loaders"``).
+        check: returns why an object cannot serve as this kind, or ``None``.
+        requirement: what the object must be, in words (for docs and listings).
+        keras_module: the Keras module searched for this kind, if any.
+        keras_aliases: short names Keras's ``get`` knows that are not module attributes.
+        compile_aliases: names handed to ``compile`` as strings, because Keras picks the
+            right object from the shapes it sees (``"accuracy"``).
+    """
+
+    name: str
+    group: str
+    check: TypeCheck
+    requirement: str
+    keras_module: Optional[str] = None
+    keras_aliases: Tuple[str, ...] = ()
+    compile_aliases: Tuple[str, ...] = ()
+
+    @property
+    def in_keras(self) -> bool:
+        return self.keras_module is not None
+
+
+def _subclass_of(base_path: str) -> TypeCheck:
+    """A check that ``obj`` is a class derived from the class at ``base_path``."""
+    module_name, _, class_name = base_path.rpartition(".")
+
+    def check(obj: Any) -> Optional[str]:
+        import importlib
+
+        base = getattr(importlib.import_module(module_name), class_name)
+        if inspect.isclass(obj) and issubclass(obj, base):
+            return None
+        return f"is not a subclass of {base_path}"
+
+    return check
+
+
+def _function(obj: Any) -> Optional[str]:
+    if inspect.isclass(obj) or not callable(obj):
+        return "is not a function"
+    return None
+
+
+def _class_or_function(base_path: str, words: str, aliases: Tuple[str, ...] = ()) -> TypeCheck:
+    """Keras losses and metrics: a subclass of the base, a plain function, or an alias."""
+    subclass = _subclass_of(base_path)
+
+    def check(obj: Any) -> Optional[str]:
+        if isinstance(obj, str) and obj in aliases:
+            return None
+        if inspect.isfunction(obj) or subclass(obj) is None:
+            return None
+        return f"is neither a {base_path} subclass nor a {words} function"
+
+    return check
+
+
+COMPILE_METRIC_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
+
+KINDS: Dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("loader", "barrage.loaders", _subclass_of("barrage.dataset.RecordLoader"),
+             "a subclass of barrage.dataset.RecordLoader"),
+        Kind("transformer", "barrage.transformers", _subclass_of("barrage.dataset.RecordTransformer"),
+             "a subclass of barrage.dataset.RecordTransformer"),
+        Kind("augmentor", "barrage.augmentors", _function,
+             "a function (not a class) whose first argument is the data record"),
+        Kind("network", "barrage.networks", _function, "a function (not a class) returning a functional keras.Model"),
+        Kind("loss", "barrage.losses", _class_or_function("keras.losses.Loss", "loss"),
+             "a keras.losses.Loss subclass or a plain loss function",
+             keras_module="keras.losses", keras_aliases=("mse", "mae", "mape", "msle", "kld", "logcosh")),
+        Kind("metric", "barrage.metrics",
+             _class_or_function("keras.metrics.Metric", "metric", COMPILE_METRIC_ALIASES),
+             "a keras.metrics.Metric subclass or a plain metric function",
+             keras_module="keras.metrics", keras_aliases=("mse", "mae", "mape", "msle"),
+             compile_aliases=COMPILE_METRIC_ALIASES),
+        Kind("optimizer", "barrage.optimizers", _subclass_of("keras.optimizers.Optimizer"),
+             "a keras.optimizers.Optimizer subclass", keras_module="keras.optimizers"),
+        Kind("schedule", "barrage.schedules", _subclass_of("keras.optimizers.schedules.LearningRateSchedule"),
+             "a keras.optimizers.schedules.LearningRateSchedule subclass",
+             keras_module="keras.optimizers.schedules"),
+        Kind("layer", "barrage.layers", _subclass_of("keras.layers.Layer"), "a keras.layers.Layer subclass",
+             keras_module="keras.layers"),
+    )
+}
+KIND_NAMES: Tuple[str, ...] = tuple(KINDS)
+
+
+def get_kind(name: str) -> Kind:
+    """The row of kind ``name``, or a ``ComponentError`` listing the kinds."""
+    kind = KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise ComponentError(f"unknown component kind '{name}' (kinds: {', '.join(KIND_NAMES)})")
+    return kind

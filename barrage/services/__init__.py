@@ -1,0 +1,208 @@
+"""The services: the Keras callbacks every serious training run gets by default.
+
+Each service is described once, by a :class:`ServiceSpec` in :data:`SERVICES`: where its
+config block lives (if it has one), the keys the schema checks, its default, the Keras
+callback it configures and the keywords Barrage sets itself, which side its monitor
+must watch, and how to build it. The config schema, the config checks and
+:func:`build_services` all read this one table.
+
+This module imports no TensorFlow: builders import Keras when they run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple
+
+import attrs
+
+MODE_FIELD = {"type": "string", "allowed": ["min", "max"], "required": True}
+MONITOR_FIELD = {"type": "string", "required": True, "empty": False}
+PATIENCE_FIELD = {"type": "integer", "min": 0, "required": True}
+
+
+@attrs.frozen
+class ServiceRun:
+    """What a service builder gets: the resolved config and where the run's files go.
+
+    ``best_so_far`` is the best monitored value of the epochs already done when a run is
+    resumed, so that a resumed run never replaces a better checkpoint with a worse one.
+    """
+
+    config: Dict[str, Any]
+    layout: Any  # barrage.artifacts.ArtifactLayout
+    best_so_far: Optional[float] = None
+
+
+Builder = Callable[[Dict[str, Any], ServiceRun], Any]
+
+
+@attrs.frozen
+class ServiceSpec:
+    """One service.
+
+    Attributes:
+        name: the key of its config block (or a name for an always-on service).
+        keras_class: the ``keras.callbacks`` class it configures.
+        build: ``build(block, run)`` returns the callback (``block`` is ``{}`` for an
+            always-on service).
+        section: ``"services"`` or ``"solver"`` for a configurable service, ``None`` for one
+            that is always on.
+        fields: cerberus rules of the keys Barrage checks; any other key of the block
+            must be a keyword argument of ``keras_class``.
+        default: the block used when the config has none (``None``: off by default).
+        reserved: keywords of ``keras_class`` that Barrage sets and a config cannot.
+        monitor_side: ``"validation"`` or ``"training"`` when the monitor must watch that
+            side (a monitor on the wrong side is corrected with a warning).
+    """
+
+    name: str
+    keras_class: str
+    build: Builder
+    section: Optional[str] = None
+    fields: Dict[str, Any] = attrs.field(factory=dict)
+    default: Optional[Dict[str, Any]] = None
+    reserved: FrozenSet[str] = frozenset()
+    monitor_side: Optional[str] = None
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def configurable(self) -> bool:
+        return self.section is not None
+
+    @property
+    def monitored(self) -> bool:
+        return "monitor" in self.fields
+
+    def schema(self) -> Dict[str, Any]:
+        """The cerberus rule of this service's block (``null`` switches it off)."""
+        return {"type": "dict", "nullable": True, "allow_unknown": True, "schema": self.fields}
+
+    def block(self, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """This service's block in a resolved config (``{}`` when always on; ``None``: off)."""
+        if not self.configurable:
+            return {}
+        return config.get(self.section, {}).get(self.name)
+
+
+# -- builders (Keras is imported when they run) ----------------------------------------
+
+
+def _keras_callback(class_name: str, reserved: Callable[[ServiceRun], Dict[str, Any]] = lambda run: {}) -> Builder:
+    """A builder of ``keras.callbacks.<class_name>(**block, **reserved(run))``."""
+
+    def build(block: Dict[str, Any], run: ServiceRun) -> Any:
+        import keras
+
+        return getattr(keras.callbacks, class_name)(**block, **reserved(run))
+
+    return build
+
+
+def _learning_rate_logger(block: Dict[str, Any], run: ServiceRun) -> Any:
+    from barrage.services.learning_rate_logger import LearningRateLogger
+
+    return LearningRateLogger()
+
+
+EARLY_STOPPING_FIELDS = {
+    "monitor": MONITOR_FIELD, "mode": MODE_FIELD, "patience": PATIENCE_FIELD,
+    "min_delta": {"type": "number", "min": 0, "required": True},
+}
+
+
+def _early_stopping(monitor: str) -> Dict[str, Any]:
+    return {"monitor": monitor, "mode": "min", "patience": 10, "min_delta": 1e-5, "verbose": 1}
+
+
+# In the order the callbacks run.
+SERVICES: Tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        "resume_checkpoints", "BackupAndRestore",
+        _keras_callback("BackupAndRestore", lambda run: {"backup_dir": run.layout.resume_dir}),
+    ),
+    ServiceSpec("learning_rate_logger", "Callback", _learning_rate_logger),
+    ServiceSpec(
+        "best_checkpoint", "ModelCheckpoint",
+        _keras_callback("ModelCheckpoint", lambda run: {
+            "filepath": run.layout.best_weights, "save_best_only": True, "save_weights_only": True,
+            "initial_value_threshold": run.best_so_far,
+        }),
+        section="services", fields={"monitor": MONITOR_FIELD, "mode": MODE_FIELD},
+        default={"monitor": "val_loss", "mode": "min"},
+        reserved=frozenset({"filepath", "save_best_only", "save_weights_only", "initial_value_threshold"}),
+        monitor_side="validation",
+    ),
+    ServiceSpec(
+        "training_report", "CSVLogger",
+        _keras_callback("CSVLogger", lambda run: {"filename": run.layout.report, "append": True}),
+    ),
+    ServiceSpec(
+        "tensorboard", "TensorBoard",
+        _keras_callback("TensorBoard", lambda run: {"log_dir": run.layout.tensorboard_dir}),
+        section="services", default={}, reserved=frozenset({"log_dir"}),
+    ),
+    ServiceSpec(
+        "train_early_stopping", "EarlyStopping", _keras_callback("EarlyStopping"),
+        section="services", fields=EARLY_STOPPING_FIELDS, default=_early_stopping("loss"), monitor_side="training",
+    ),
+    ServiceSpec(
+        "validation_early_stopping", "EarlyStopping", _keras_callback("EarlyStopping"),
+        section="services", fields=EARLY_STOPPING_FIELDS, default=_early_stopping("val_loss"),
+        monitor_side="validation",
+    ),
+    ServiceSpec("nan_guard", "TerminateOnNaN", _keras_callback("TerminateOnNaN")),
+    ServiceSpec(
+        "learning_rate_reducer", "ReduceLROnPlateau", _keras_callback("ReduceLROnPlateau"),
+        section="solver",
+        fields={
+            "monitor": MONITOR_FIELD, "mode": MODE_FIELD, "patience": PATIENCE_FIELD,
+            "factor": {"type": "number", "min": 0, "max": 1, "required": True},
+        },
+    ),
+)
+
+
+def configurable_services(section: Optional[str] = None) -> List[ServiceSpec]:
+    """The services with a config block (in ``section``, if given)."""
+    return [s for s in SERVICES if s.configurable and (section is None or s.section == section)]
+
+
+def build_services(run: ServiceRun) -> List[Any]:
+    """Barrage's callbacks for one run, in the order they must run (switched-off
+    services left out)."""
+    callbacks = []
+    for spec in SERVICES:
+        block = spec.block(run.config)
+        if block is not None:
+            callbacks.append(spec.build(dict(block), run))
+    return callbacks
+
+
+def monitor_problems(config: Dict[str, Any], logged: Iterable[str]) -> List[str]:
+    """Monitors that name a quantity the run will not log, with what it will log."""
+    available = set(logged) | {f"val_{key}" for key in logged}
+    problems = []
+    for spec in SERVICES:
+        block = spec.block(config) if spec.monitored else None
+        if block and block.get("monitor") not in available:
+            problems.append(
+                f"{spec.path}.monitor: '{block['monitor']}' is not logged by this model "
+                f"(logged: {', '.join(sorted(available))})"
+            )
+    return problems
+
+
+def best_epoch(rows: List[Dict[str, str]], monitor: str, mode: str) -> Optional[Tuple[int, float]]:
+    """``(epoch, value)`` of the best ``monitor`` value over report rows, or ``None``.
+
+    Ties go to the first epoch that reached the value, as the best checkpoint keeps it.
+    """
+    values = [(float(row[monitor]), int(row["epoch"])) for row in rows if row.get(monitor) not in (None, "")]
+    if not values:
+        return None
+    sign = 1.0 if mode == "min" else -1.0
+    value, epoch = min(values, key=lambda pair: (sign * pair[0], pair[1]))
+    return epoch, value

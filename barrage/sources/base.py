@@ -1,0 +1,93 @@
+"""The batch-source interface: what the engine needs from any source of batches.
+
+A batch source serves one dataset in one mode. It knows its :class:`BatchSpec` (the
+names, dtypes and shapes every batch holds), how many batches make one pass, and makes
+the ``tf.data.Dataset`` of batches from any batch on (resuming starts mid-run). A Python
+error raised while building a batch inside tf.data is kept, so that the engine can
+raise it as itself instead of the TensorFlow error that carried it out
+(:meth:`BatchSource.raise_pending`).
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from typing import Any, ClassVar, List, Optional
+
+from barrage.dataset import DataRecord, RecordMode
+from barrage.sources.order import BatchOrder
+from barrage.sources.values import BatchSpec
+
+
+class BatchSource(abc.ABC):
+    """Batches of one dataset for one mode (``(x, y[, w])``, or ``(x,)`` in SCORE)."""
+
+    name: ClassVar[str] = "source"
+
+    def __init__(self, origin: str, mode: RecordMode, order: BatchOrder, spec: BatchSpec):
+        self.origin = origin
+        self.mode = mode
+        self.order = order
+        self.spec = spec
+        self._error: Optional[BaseException] = None
+        self._lock = threading.Lock()
+
+    @property
+    def batch_size(self) -> int:
+        return self.order.batch_size
+
+    @property
+    def batches_per_pass(self) -> int:
+        return self.order.batches_per_pass
+
+    @property
+    def input_names(self) -> List[str]:
+        return self.spec.names("x")
+
+    @property
+    def output_names(self) -> List[str]:
+        return self.spec.names("y")
+
+    def dataset(self, start_batch: int = 0) -> Any:
+        """The ``tf.data.Dataset`` of batches from batch ``start_batch`` on: endless in
+        TRAIN, the rest of one pass (with a known length) otherwise."""
+        import tensorflow as tf
+
+        dataset = self._batches(start_batch)
+        if not self.order.shuffled:
+            remaining = self.batches_per_pass - start_batch % self.batches_per_pass
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(remaining))
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    @abc.abstractmethod
+    def _batches(self, start_batch: int) -> Any:
+        """The batches from ``start_batch`` on, before prefetching."""
+
+    # -- errors from inside tf.data ---------------------------------------------------
+
+    def remember_error(self, error: BaseException) -> None:
+        """Keep the first Python error raised while building a batch."""
+        with self._lock:
+            self._error = self._error or error
+
+    def raise_pending(self) -> None:
+        """Re-raise the Python error behind a tf.data failure, if this source had one."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error from None
+
+    # -- inspection -------------------------------------------------------------------
+
+    def numpy_batches(self, limit: Optional[int] = None) -> List[DataRecord]:
+        """The batches as NumPy (for tests and inspection): one pass, or ``limit`` batches."""
+        import tensorflow as tf
+
+        count = self.batches_per_pass if limit is None else limit
+        out = []
+        try:
+            for batch in self.dataset().take(count):
+                out.append(tuple({name: tensor.numpy() for name, tensor in part.items()} for part in batch))
+        except tf.errors.OpError:
+            self.raise_pending()
+            raise
+        return out
