@@ -20,7 +20,7 @@ try:
 except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     __version__ = "0+unknown"
 
-__all__ = [*api.__all__, "BarrageModel", "Policy", "Runtime", "prepare_config", "__version__"]
+__all__ = [*api.__all__, "BarrageModel", "Policy", "Runtime", "prepare_config", "__version__"]  # noqa: F405
 
 
 def __getattr__(name: str) -> Any:

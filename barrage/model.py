@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Sequence, Union
 
 from barrage.errors import ConfigError
 from barrage.registry import Registry

@@ -196,4 +196,3 @@ def distribution_of(entry_point: metadata.EntryPoint) -> Tuple[str, str]:
     if dist is None:
         return ("", "")
     return (dist.metadata["Name"] or "", dist.version or "")
-

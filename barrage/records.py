@@ -59,12 +59,6 @@ class RecordTable(Sequence):
         """Whether columns come straight from a DataFrame (no per-record work at all)."""
         return self._frame is not None
 
-    def keys(self) -> List[str]:
-        """The keys of the first record (all keys, for a DataFrame)."""
-        if self._frame is not None:
-            return [str(c) for c in self._frame.columns]
-        return list(self._rows[0]) if self._rows else []  # type: ignore[index]
-
     def column(self, key: str) -> np.ndarray:
         """All values of ``key`` as one array; names the record when a value is bad."""
         if key not in self._columns:

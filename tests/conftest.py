@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
+from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import numpy as np
 import pytest
+from fakedist import unique, write_module
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,6 +26,26 @@ def fresh_plugins(monkeypatch: pytest.MonkeyPatch):
     reset_default_runtime()
     yield
     reset_default_runtime()
+
+
+@pytest.fixture(autouse=True)
+def keep_warning_display(monkeypatch: pytest.MonkeyPatch):
+    """The CLI routes warnings through click; undo that after each test."""
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+
+
+@pytest.fixture
+def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Factory: write ``source`` as a module of user code on ``sys.path``; returns its
+    (unique) name, so ``sys.modules`` never serves another test's copy."""
+
+    def write(source: str, prefix: str = "user_code") -> str:
+        name = unique(prefix)
+        write_module(tmp_path, name, source)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        return name
+
+    return write
 
 
 def make_records(count: int = 64, seed: int = 0, features: int = 3) -> List[Dict[str, Any]]:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -31,12 +30,6 @@ except SystemExit as stop:
     code = stop.code
 print("PROBE " + json.dumps({"code": code, "heavy": sorted(m for m in ("tensorflow", "keras") if m in sys.modules)}))
 """
-
-
-@pytest.fixture(autouse=True)
-def keep_warning_display(monkeypatch):
-    """The CLI routes warnings through click; undo that after each test."""
-    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
 
 
 def _probe(*args: str) -> dict:

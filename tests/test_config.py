@@ -16,7 +16,6 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 from click.testing import CliRunner
-from fakedist import unique, write_module
 
 from barrage.artifacts import ArtifactLayout
 from barrage.cli import cli
@@ -34,12 +33,6 @@ DESIGN_SERVICES = {
     "validation_early_stopping": {"monitor": "val_loss", "mode": "min", "patience": 10, "min_delta": 1e-5,
                                   "verbose": 1},
 }
-
-
-@pytest.fixture(autouse=True)
-def keep_warning_display(monkeypatch):
-    """The CLI routes warnings through click; undo that after each test."""
-    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
 
 
 def _strip_provenance(block: Dict[str, Any]) -> Dict[str, Any]:
@@ -218,11 +211,8 @@ def build(units, inputs=None):
 
 
 @pytest.fixture
-def user_module(tmp_path, monkeypatch) -> str:
-    name = unique("config_user")
-    write_module(tmp_path, name, USER_SOURCE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return name
+def user_code(user_module) -> str:
+    return user_module(USER_SOURCE, "config_user")
 
 
 @pytest.mark.parametrize(
@@ -255,15 +245,15 @@ def user_module(tmp_path, monkeypatch) -> str:
          "'decay_steps'"),
     ],
 )
-def test_params_that_do_not_fit_their_component_are_reported(config, user_module, change, problem):
-    change(config, user_module)
+def test_params_that_do_not_fit_their_component_are_reported(config, user_code, change, problem):
+    change(config, user_code)
     problems = _problems(config)
     assert len(problems) == 1
     assert problems[0].startswith(problem)
 
 
-def test_params_that_fit_are_accepted(config, user_module):
-    config["dataset"]["augmentor"] = [{"import": f"{user_module}.noise", "params": {"std": 0.5}}]
+def test_params_that_fit_are_accepted(config, user_code):
+    config["dataset"]["augmentor"] = [{"import": f"{user_code}.noise", "params": {"std": 0.5}}]
     config["model"]["outputs"][0]["metrics"].append({"import": "AUC", "params": {"num_thresholds": 50}})
     config["model"]["outputs"][0]["loss"] = {
         "import": "SparseCategoricalCrossentropy", "params": {"from_logits": False}
@@ -277,8 +267,8 @@ def test_params_that_fit_are_accepted(config, user_module):
     prepare_config(config)
 
 
-def test_the_resolved_config_says_where_every_component_came_from(config, user_module):
-    config["dataset"]["augmentor"] = [{"import": f"{user_module}.noise"}]
+def test_the_resolved_config_says_where_every_component_came_from(config, user_code):
+    config["dataset"]["augmentor"] = [{"import": f"{user_code}.noise"}]
     config["solver"]["optimizer"]["learning_rate"] = {
         "import": "tensorflow.keras.optimizers.schedules.CosineDecay",
         "params": {"initial_learning_rate": 0.1, "decay_steps": 10},
@@ -290,7 +280,7 @@ def test_the_resolved_config_says_where_every_component_came_from(config, user_m
     expected = [
         (dataset["loader"], barrage_source, "barrage.dataset:KeySelector"),
         (dataset["transformer"], barrage_source, "barrage.dataset:IdentityTransformer"),
-        (dataset["augmentor"][0], "python path", f"{user_module}:noise"),
+        (dataset["augmentor"][0], "python path", f"{user_code}:noise"),
         (model["network"], barrage_source, "barrage.model:sequential_from_config"),
         (output["loss"], keras_source, "keras.losses.sparse_categorical_crossentropy"),
         (output["metrics"][0], keras_source, "keras compile alias 'accuracy'"),

@@ -22,7 +22,7 @@ from barrage.context import RunContext
 from barrage.dataset import RecordMode
 from barrage.errors import PluginError
 from barrage.plugins import PluginManager
-from barrage.runtime import Policy, Runtime, default_runtime
+from barrage.runtime import default_runtime
 
 HOOKS = {
     "barrage_register_components",
@@ -113,7 +113,8 @@ def test_every_hook_is_called_with_its_arguments():
     ]
     name, registrar = recorder.calls[-1]
     assert name == "barrage_register_components" and registrar.registry is registry
-    assert (registrar.source.name, registrar.source.version, registrar.source.via) == ("rec-dist", "1.0", "hook recorder")
+    source = registrar.source
+    assert (source.name, source.version, source.via) == ("rec-dist", "1.0", "hook recorder")
 
 
 def test_prepare_config_calls_its_hook_and_keeps_changes(config):

@@ -23,10 +23,9 @@ import pytest
 from barrage import hookspecs
 from barrage.plugins import ENTRY_POINT_GROUP
 from barrage.registry import KINDS
-
-KIND_GROUPS = {kind.name: kind.group for kind in KINDS.values()}
 from plugins_fixture import BROKEN, EXAMPLE, InstalledPlugins, install_directories
 
+KIND_GROUPS = {kind.name: kind.group for kind in KINDS.values()}
 pytest_plugins = ["plugins_fixture"]  # the session fixture `installed_plugins`
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,15 +17,9 @@ from barrage import ArtifactError, BarrageModel, ConfigError, DataError, KeySele
 from barrage.cli import cli
 from barrage.records import read_records
 from barrage_plugins.tabular import CategoricalEncoder, Standardizer
+from helpers import load_example_module
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "housing")
-
-
-def load_example_module():
-    spec = importlib.util.spec_from_file_location("housing_make_data", os.path.join(EXAMPLE, "make_data.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def example_config(name: str) -> dict:
@@ -236,7 +229,7 @@ def test_standardised_regression_target_is_scored_in_its_original_units(tmp_path
 
 
 def test_housing_example_trains_and_scores_prices_in_currency_units(tmp_path):
-    data = load_example_module()
+    data = load_example_module("housing")
     train, validation = data.make(200, seed=1), data.make(60, seed=2)
     artifact_dir = str(tmp_path / "housing")
     BarrageModel(artifact_dir).train(example_config("config.json"), train, validation, verbose=0)
@@ -328,7 +321,7 @@ def test_categorical_encoder_state_round_trips_and_refuses_bad_values(tmp_path):
 
 
 def test_categorical_example_trains_and_scores_unseen_districts(tmp_path):
-    data = load_example_module()
+    data = load_example_module("housing")
     train, validation = data.make(200, seed=1), data.make(60, seed=2)
     artifact_dir = str(tmp_path / "districts")
     BarrageModel(artifact_dir).train(example_config("config-categorical.json"), train, validation, verbose=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -16,6 +15,7 @@ from barrage.cli import cli
 from barrage.sources import make_batch_source
 from barrage.records import read_records
 from barrage_plugins.text import TextVectorizer, tokenize
+from helpers import load_example_module
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "text")
 
@@ -25,13 +25,6 @@ CORPUS = [
     {"text": "A dog; a cat... a bird?", "label": 0},
 ]
 # counts: a 3, cat 3, the 3, dog 2, sat 2, bird 1, ran 1
-
-
-def load_example_module():
-    spec = importlib.util.spec_from_file_location("text_make_data", os.path.join(EXAMPLE, "make_data.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def vectorizer(records=CORPUS, mode=RecordMode.TRAIN, **params):
@@ -126,7 +119,7 @@ def test_bad_params_and_data_give_clear_errors():
 
 
 def test_text_example_trains_a_sentiment_classifier_and_scores(tmp_path):
-    data = load_example_module()
+    data = load_example_module("text")
     with open(os.path.join(EXAMPLE, "config.json"), encoding="utf-8") as handle:
         config = json.load(handle)
     config["solver"]["epochs"] = 3

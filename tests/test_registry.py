@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from importlib import metadata
-from pathlib import Path
 from typing import Dict
 
 import keras
@@ -104,16 +103,9 @@ ATTRIBUTE_OF_KIND = {
 
 
 @pytest.fixture
-def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Write a module of user code on ``sys.path``; returns its (unique) imported module."""
-
-    def write(source: str = COMPONENTS_SOURCE, prefix: str = "user_code") -> str:
-        name = unique(prefix)
-        write_module(tmp_path, name, source)
-        monkeypatch.syspath_prepend(str(tmp_path))
-        return name
-
-    return write
+def user_module(user_module):
+    """The shared factory, writing the components module by default."""
+    return lambda source=COMPONENTS_SOURCE, prefix="user_code": user_module(source, prefix)
 
 
 def _import(name: str):

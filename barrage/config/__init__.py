@@ -81,5 +81,4 @@ def _path_order(problem: str) -> tuple:
 
 
 def _unique(problems: List[str]) -> List[str]:
-    seen = set()
-    return [p for p in problems if not (p in seen or seen.add(p))]
+    return list(dict.fromkeys(problems))

@@ -60,7 +60,7 @@ def check_outputs(config: Dict[str, Any]) -> List[str]:
 def correct_monitors(config: Dict[str, Any]) -> None:
     """Move each service's monitor to the side it must watch, with a warning."""
     for spec in configurable_services():
-        block = _block(config, spec.section, spec.name)
+        block = spec.block(config)
         if spec.monitor_side is None or not isinstance(block, dict) or not isinstance(block.get("monitor"), str):
             continue
         monitor = block["monitor"]
@@ -85,7 +85,7 @@ def check_callback_keywords(config: Dict[str, Any]) -> List[str]:
 
     problems = []
     for spec in configurable_services():
-        block = _block(config, spec.section, spec.name)
+        block = spec.block(config)
         if not isinstance(block, dict):
             continue
         accepted = set(inspect.signature(getattr(keras.callbacks, spec.keras_class)).parameters) - {"self"}

@@ -28,7 +28,6 @@ class Kind:
         name: the singular name configs and ``registry.register`` use (``"loader"``).
         group: the entry-point group (``"barrage.loaders"``).
         check: returns why an object cannot serve as this kind, or ``None``.
-        requirement: what the object must be, in words (for docs and listings).
         keras_module: the Keras module searched for this kind, if any.
         keras_aliases: short names Keras's ``get`` knows that are not module attributes.
         compile_aliases: names handed to ``compile`` as strings, because Keras picks the
@@ -38,7 +37,6 @@ class Kind:
     name: str
     group: str
     check: TypeCheck
-    requirement: str
     keras_module: Optional[str] = None
     keras_aliases: Tuple[str, ...] = ()
     compile_aliases: Tuple[str, ...] = ()
@@ -88,28 +86,21 @@ COMPILE_METRIC_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
 KINDS: Dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind("loader", "barrage.loaders", _subclass_of("barrage.dataset.RecordLoader"),
-             "a subclass of barrage.dataset.RecordLoader"),
-        Kind("transformer", "barrage.transformers", _subclass_of("barrage.dataset.RecordTransformer"),
-             "a subclass of barrage.dataset.RecordTransformer"),
-        Kind("augmentor", "barrage.augmentors", _function,
-             "a function (not a class) whose first argument is the data record"),
-        Kind("network", "barrage.networks", _function, "a function (not a class) returning a functional keras.Model"),
+        Kind("loader", "barrage.loaders", _subclass_of("barrage.dataset.RecordLoader")),
+        Kind("transformer", "barrage.transformers", _subclass_of("barrage.dataset.RecordTransformer")),
+        Kind("augmentor", "barrage.augmentors", _function),
+        Kind("network", "barrage.networks", _function),
         Kind("loss", "barrage.losses", _class_or_function("keras.losses.Loss", "loss"),
-             "a keras.losses.Loss subclass or a plain loss function",
              keras_module="keras.losses", keras_aliases=("mse", "mae", "mape", "msle", "kld", "logcosh")),
         Kind("metric", "barrage.metrics",
              _class_or_function("keras.metrics.Metric", "metric", COMPILE_METRIC_ALIASES),
-             "a keras.metrics.Metric subclass or a plain metric function",
              keras_module="keras.metrics", keras_aliases=("mse", "mae", "mape", "msle"),
              compile_aliases=COMPILE_METRIC_ALIASES),
         Kind("optimizer", "barrage.optimizers", _subclass_of("keras.optimizers.Optimizer"),
-             "a keras.optimizers.Optimizer subclass", keras_module="keras.optimizers"),
+             keras_module="keras.optimizers"),
         Kind("schedule", "barrage.schedules", _subclass_of("keras.optimizers.schedules.LearningRateSchedule"),
-             "a keras.optimizers.schedules.LearningRateSchedule subclass",
              keras_module="keras.optimizers.schedules"),
-        Kind("layer", "barrage.layers", _subclass_of("keras.layers.Layer"), "a keras.layers.Layer subclass",
-             keras_module="keras.layers"),
+        Kind("layer", "barrage.layers", _subclass_of("keras.layers.Layer"), keras_module="keras.layers"),
     )
 }
 KIND_NAMES: Tuple[str, ...] = tuple(KINDS)

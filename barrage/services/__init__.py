@@ -80,11 +80,13 @@ class ServiceSpec:
         """The cerberus rule of this service's block (``null`` switches it off)."""
         return {"type": "dict", "nullable": True, "allow_unknown": True, "schema": self.fields}
 
-    def block(self, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-        """This service's block in a resolved config (``{}`` when always on; ``None``: off)."""
-        if not self.configurable:
+    def block(self, config: Dict[str, Any]) -> Any:
+        """This service's block in a config (``{}`` when always on; ``None``: off). Any
+        value the config holds is returned, of whatever type (the schema reports those)."""
+        if self.section is None:
             return {}
-        return config.get(self.section, {}).get(self.name)
+        section = config.get(self.section)
+        return section.get(self.name) if isinstance(section, dict) else None
 
 
 # -- builders (Keras is imported when they run) ----------------------------------------

@@ -68,11 +68,11 @@ class ValueSpec:
         if value.shape != self.shape:
             return f"has shape {value.shape} but {self.shape} in record 0"
         text = value.dtype.kind in "OUS"
-        if text and self.dtype is not None:
+        if self.dtype is None:
+            return None if text else f"holds numbers ({value.ravel()[0]!r}) but record 0 holds text"
+        if text:
             return f"holds text ({_first_text(value)!r}) but record 0 holds numbers"
-        if not text and self.dtype is None:
-            return f"holds numbers ({value.ravel()[0]!r}) but record 0 holds text"
-        if not text and not np.can_cast(value.dtype, self.dtype, casting="same_kind"):
+        if not np.can_cast(value.dtype, self.dtype, casting="same_kind"):
             return f"holds {value.dtype} values but record 0 gave {self.dtype}"
         return None
 
