@@ -157,9 +157,10 @@ class BarrageModel:
         rows = artifacts.read_report(self.layout.report)
         lines = [f"trained {len(rows)} epoch(s); artifacts in {self.artifact_dir}"]
         block = (self.config or {}).get("services", {}).get("best_checkpoint")
-        best = best_epoch(rows, block["monitor"], block["mode"]) if block else None
-        if best is not None:
-            lines.append(f"best epoch: {best[0] + 1} with {block['monitor']} = {best[1]:.6g}")  # type: ignore[index]
+        if block:
+            best = best_epoch(rows, block["monitor"], block["mode"])
+            if best is not None:
+                lines.append(f"best epoch: {best[0] + 1} with {block['monitor']} = {best[1]:.6g}")
         return "\n".join(lines)
 
     def _check_directory(self, config: Dict[str, Any], resume: bool) -> Optional[int]:
