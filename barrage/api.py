@@ -22,7 +22,15 @@ from barrage.dataset import (
     stack_data_records,
     unstack_data_record,
 )
-from barrage.errors import ArtifactError, BarrageError, ComponentError, ConfigError, DataError, PluginError
+from barrage.errors import (
+    ArtifactError,
+    BarrageError,
+    ComponentError,
+    ConfigError,
+    DataError,
+    PluginError,
+    TrainingError,
+)
 from barrage.hookspecs import hookimpl
 
 __all__ = [
@@ -43,6 +51,7 @@ __all__ = [
     "RecordTransformer",
     "Records",
     "RunContext",
+    "TrainingError",
     "hookimpl",
     "stack_data_records",
     "unstack_data_record",

@@ -1,18 +1,21 @@
 """The artifact directory: where a run's files live and how they are written.
 
 Everything is plain and human-readable (JSON, CSV, HDF5 weights, TensorBoard events);
-nothing is pickled, so loading a shared artifact directory cannot run code. JSON files
-are written atomically (temporary file, then rename).
+nothing is pickled. Every file Barrage writes is written crash-safely: to a temporary
+file beside it (named ``.barrage-tmp-*``), flushed, then renamed over the old one, so a
+``SIGKILL`` at any instant leaves the previous complete file or the new one, never half.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
-import tempfile
-from typing import Any, Dict, Iterator, List, Optional, TextIO
+import secrets
+import shutil
+from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
 
 import attrs
 
@@ -75,16 +78,44 @@ class ArtifactLayout:
     def dataset_dir(self) -> str:
         return self.path(DATASET)
 
-    def create(self) -> None:
-        """Create the directory tree; refuses a directory that already exists."""
+    def create(self, fill: Callable[["ArtifactLayout"], None]) -> None:
+        """Create the directory whole: in a temporary sibling (``.barrage-tmp-*``) that
+        ``fill(staging layout)`` writes, then renamed into place. A crash leaves no
+        half-made directory (the staging folder is removed by the next attempt), and of
+        two runs racing for the same directory only one gets it."""
+        parent = os.path.dirname(os.path.abspath(self.root))
+        os.makedirs(parent, exist_ok=True)
+        self._remove_stale_stages(parent)
+        if os.path.lexists(self.root):
+            raise self._exists()
+        stage = ArtifactLayout(temporary_path(self.root))
         try:
-            os.makedirs(self.root, exist_ok=False)
-        except FileExistsError:
-            raise ArtifactError(
-                f"{self.root}: artifact directory already exists; choose a new one or pass --resume"
-            ) from None
-        for sub in (BEST_CHECKPOINT, DATASET):
-            os.makedirs(self.path(sub))
+            for sub in (BEST_CHECKPOINT, DATASET):
+                os.makedirs(stage.path(sub))
+            fill(stage)
+            try:
+                os.rename(stage.root, self.root)
+            except OSError:
+                raise self._exists() from None
+            _fsync_directory(parent)
+        finally:
+            shutil.rmtree(stage.root, ignore_errors=True)
+
+    def _exists(self) -> ArtifactError:
+        return ArtifactError(f"{self.root}: artifact directory already exists; choose a new one or pass --resume")
+
+    def stale_stages(self) -> List[str]:
+        """Staging folders of this directory that a killed process left (see :meth:`create`)."""
+        parent = os.path.dirname(os.path.abspath(self.root))
+        name = os.path.basename(os.path.abspath(self.root))
+        if not os.path.isdir(parent):
+            return []
+        return [os.path.join(parent, entry) for entry in os.listdir(parent)
+                if entry.startswith(TEMPORARY_PREFIX) and entry.endswith("-" + name)]
+
+    def _remove_stale_stages(self, parent: str) -> None:
+        for stage in self.stale_stages():
+            shutil.rmtree(stage, ignore_errors=True)
 
     def require(self, *names: str) -> None:
         """Raise ``ArtifactError`` unless every named file exists."""
@@ -95,23 +126,130 @@ class ArtifactLayout:
                 raise ArtifactError(f"{self.root}: incomplete artifact directory, missing {name}")
 
 
+# -- crash-safe writing ---------------------------------------------------------------
+
+TEMPORARY_PREFIX = ".barrage-tmp-"
+
+
+def temporary_path(path: str) -> str:
+    """A fresh temporary name beside ``path`` that keeps its file name as a suffix (Keras
+    wants ``.weights.h5``) and starts with :data:`TEMPORARY_PREFIX`, so leftovers of a
+    killed process are recognisable (:func:`remove_leftovers`)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f"{TEMPORARY_PREFIX}{secrets.token_hex(4)}-{name}")
+
+
+def replace_with(temporary: str, path: str) -> None:
+    """Move a complete ``temporary`` over ``path``: flushed to disk, given the
+    permissions the umask gives, renamed (readers see the old file or the new one, and a
+    link at ``path`` is replaced, never followed), and the rename itself flushed."""
+    try:
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+        _fsync_directory(os.path.dirname(os.path.abspath(path)))
+    except OSError as exc:
+        _remove_quietly(temporary)
+        raise write_error(path, exc) from None
+
+
+def write_atomically(path: str, write: Callable[[str], None]) -> None:
+    """``write(temporary)`` then :func:`replace_with`; on any error the temporary goes
+    and ``path`` keeps its previous content."""
+    temporary = temporary_path(path)
+    try:
+        write(temporary)
+    except OSError as exc:
+        _remove_quietly(temporary)
+        raise write_error(path, exc) from None
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+    replace_with(temporary, path)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str, newline: Optional[str] = None) -> Iterator[TextIO]:
-    """A text handle whose content replaces ``path`` only when the block succeeds.
-
-    It writes a temporary file beside ``path`` and renames it over ``path`` at the end, so a
-    reader sees the old file or the new one, never half; on error the temporary goes.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    """A text handle whose content replaces ``path`` only when the block succeeds."""
+    temporary = temporary_path(path)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as out:
+        with open(temporary, "x", encoding="utf-8", newline=newline) as out:
             yield out
-        os.replace(temporary, path)
+    except OSError as exc:
+        _remove_quietly(temporary)
+        raise write_error(path, exc) from None
     except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        _remove_quietly(temporary)
         raise
+    replace_with(temporary, path)
+
+
+def write_error(path: str, exc: OSError) -> ArtifactError:
+    """One line naming the file that could not be written and why (disk full, ...).
+
+    HDF5 wraps the system's reason in a long message; the system's words are kept."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc.errno, int) and exc.errno > 0 and os.strerror(exc.errno).lower() in text.lower():
+        reason = os.strerror(exc.errno)
+    elif "no space left" in text.lower() or "file write failed" in text.lower():
+        full = "no space left" in text.lower()
+        reason = os.strerror(errno.ENOSPC) if full else "the write failed (is the disk full?)"
+    else:
+        reason = exc.strerror.splitlines()[0] if exc.strerror else text
+    return ArtifactError(f"{path}: cannot be written: {reason}")
+
+
+def remove_leftovers(directory: str, name: str = "") -> List[str]:
+    """Delete temporary files a killed process left in ``directory`` (and below), or only
+    those for the file ``name`` when given; returns what was removed."""
+    removed = []
+    for folder, _, files in os.walk(directory):
+        for file_name in files:
+            if file_name.startswith(TEMPORARY_PREFIX) and file_name.endswith(name):
+                _remove_quietly(os.path.join(folder, file_name))
+                removed.append(os.path.join(folder, file_name))
+        if name:
+            break
+    return removed
+
+
+def refuse_links(root: str) -> None:
+    """An ``ArtifactError`` if anything inside ``root`` is a symbolic link: Barrage never
+    writes through a link inside an artifact directory."""
+    for folder, directories, files in os.walk(root):
+        for entry in directories + files:
+            path = os.path.join(folder, entry)
+            if os.path.islink(path):
+                raise ArtifactError(
+                    f"{path}: is a symbolic link; Barrage does not write through links inside an artifact directory"
+                )
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _fsync_directory(directory: str) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some file systems cannot sync directories; the rename is still atomic
+    finally:
+        os.close(descriptor)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def write_json(path: str, data: Any) -> None:
@@ -130,33 +268,47 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+class JSONProblem(ValueError):
+    """A JSON text that Barrage refuses, with the reason in one line."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JSONProblem(f"{name} is not a number JSON allows")
+
+
+def parse_json(text: str) -> Any:
+    """Parse JSON strictly: ``NaN``/``Infinity`` are refused, and so are integers too long
+    to read and nesting too deep to parse, each as a :class:`JSONProblem`."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise JSONProblem(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise JSONProblem("nested too deeply to be a Barrage file") from None
+    except ValueError as exc:  # e.g. integers beyond Python's digit limit
+        raise JSONProblem(str(exc).split("\n", 1)[0]) from None
+
+
 def read_json(path: str) -> Any:
+    """A JSON artifact; an ``ArtifactError`` naming the file if it is missing or bad."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            return parse_json(handle.read())
     except FileNotFoundError:
         raise ArtifactError(f"{path}: missing") from None
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path}: invalid JSON: {exc}") from None
+    except (JSONProblem, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot be read: {exc.strerror or exc}") from None
 
 
-def read_report(path: str) -> List[Dict[str, str]]:
-    """The rows of ``training_report.csv`` (none if it does not exist yet)."""
+def read_report(path: str, epochs_done: Optional[int] = None) -> List[Dict[str, str]]:
+    """The rows of ``training_report.csv`` (none if it does not exist yet), or only those
+    of the first ``epochs_done`` epochs (what a resumed run keeps)."""
     if not os.path.exists(path):
         return []
     with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def truncate_report(path: str, epochs_done: int) -> List[Dict[str, str]]:
-    """Keep only the rows of the first ``epochs_done`` epochs (a resumed run redoes the
-    rest), so that every epoch appears once; returns the kept rows."""
-    rows = [row for row in read_report(path) if int(row["epoch"]) < epochs_done]
-    if os.path.exists(path):
-        with open(path, newline="", encoding="utf-8") as handle:
-            fieldnames = next(csv.reader(handle), [])
-        with atomic_writer(path, newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fieldnames)
-            writer.writeheader()
-            writer.writerows(rows)
+        rows = [row for row in csv.DictReader(handle) if str(row.get("epoch", "")).isdigit()]
+    if epochs_done is not None:
+        rows = [row for row in rows if int(row["epoch"]) < epochs_done]
     return rows

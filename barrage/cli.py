@@ -1,18 +1,27 @@
 """The ``barrage`` command line.
 
-A problem the user can fix (a bad config or input, a missing component, an artifact
-directory in the way) prints one message and exits with status 2, with no traceback
-unless ``--debug`` is given. ``--help`` and ``components list`` never import TensorFlow.
+Every failure prints one ``error: ...`` line and no traceback (``--debug`` shows it):
+
+- exit status 2: a problem the user can fix (a bad config, records or output path, a
+  missing component, a damaged or misplaced artifact directory, a failing plugin, a file
+  the system cannot read or write);
+- 1: an internal fault (a bug in Barrage or in a component);
+- 130 on Ctrl-C and 143 on SIGTERM; an interrupted ``train`` says how to resume.
+
+``--help`` and ``components list`` never import TensorFlow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import shlex
+import signal
 import sys
 import warnings
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import click
 
@@ -20,35 +29,80 @@ from barrage.errors import BarrageError
 from barrage.registry import KIND_NAMES
 from barrage.runtime import Runtime
 
+EXIT_INTERNAL_ERROR = 1
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is (so that clean-up runs as for Ctrl-C)."""
+
+
+class Interrupted(Exception):
+    """A command stopped by a signal: the line to print and the exit status."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
 
 class BarrageGroup(click.Group):
-    """A click group that turns Barrage errors into one message and exit status 2."""
+    """A click group that turns every failure into one ``error:`` line and its exit status
+    (see the module docstring); ``--debug`` re-raises instead."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except BarrageError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BaseException as exc:
+            if isinstance(exc, SystemExit) or (ctx.obj and ctx.obj.get("debug")):
                 raise
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(EXIT_USER_ERROR)
+            message, code = failure(exc)
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(code)
+
+
+def failure(exc: BaseException) -> "tuple[str, int]":
+    """The one line and the exit status for an exception that ended a command."""
+    if isinstance(exc, Interrupted):
+        return str(exc), exc.code
+    if isinstance(exc, Terminated):
+        return "terminated", EXIT_TERMINATED
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(exc, BarrageError):
+        return str(exc), EXIT_USER_ERROR
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}", EXIT_USER_ERROR
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (
+        f"internal error: {type(exc).__name__}: {text} (a bug in Barrage or in a component; "
+        "run with --debug to see the traceback)",
+        EXIT_INTERNAL_ERROR,
+    )
 
 
 @click.group(cls=BarrageGroup)
 @click.version_option(version=None, package_name="barrage", prog_name="barrage")
 @click.option("--strict", is_flag=True, help="Refuse every component that is not registered (also BARRAGE_STRICT=1).")
+@click.option(
+    "--allow-unsafe-layers", is_flag=True,
+    help="Allow layers that load or run external code or graphs, e.g. TFSMLayer (also BARRAGE_ALLOW_UNSAFE_LAYERS=1).",
+)
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @click.pass_context
-def cli(ctx: click.Context, strict: bool, debug: bool) -> None:
+def cli(ctx: click.Context, strict: bool, allow_unsafe_layers: bool, debug: bool) -> None:
     """Config-driven supervised deep learning on TensorFlow 2 / Keras 3."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     previous, warnings.showwarning = warnings.showwarning, _show_warning  # plain "warning: ..." lines
     ctx.call_on_close(lambda: setattr(warnings, "showwarning", previous))
     runtime = ctx.obj.get("runtime") or Runtime()  # main() makes it early, to add plugin commands
-    ctx.obj["runtime"] = runtime.with_policy(strict=True) if strict else runtime
+    changes = {key: True for key, flag in (("strict", strict), ("allow_unsafe_layers", allow_unsafe_layers)) if flag}
+    ctx.obj["runtime"] = runtime.with_policy(**changes) if changes else runtime
     if ctx.invoked_subcommand not in ("components", "plugins"):  # those list failures themselves
         _warn_failed_plugins()
 
@@ -174,11 +228,18 @@ def plugins_list(as_json: bool) -> None:
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--show", is_flag=True, help="Print the resolved config.")
 def validate(config_path: str, show: bool) -> None:
-    """Check CONFIG and report every problem at once (exit 2 if any); writes nothing."""
+    """Check CONFIG and report every problem at once (exit 2 if any); writes nothing.
+
+    Beyond the schema and the imports, the loader and the transformer are constructed
+    with their params, and the names they declare are checked against each other and
+    against the outputs."""
+    from barrage.components import check_components
     from barrage.config import load_config_file, prepare_config
 
     _import_tensorflow_quietly()
-    resolved = prepare_config(load_config_file(config_path), current_runtime())
+    runtime = current_runtime()
+    resolved = prepare_config(load_config_file(config_path), runtime)
+    check_components(resolved, runtime.registry)
     if show:
         click.echo(json.dumps(resolved, indent=2))
     else:
@@ -204,15 +265,50 @@ def train(config_path: str, train_data: str, validation_data: str, artifact_dir:
 
     config = load_config_file(config_path)
     model = BarrageModel(artifact_dir, current_runtime())
-    model.train(config, train_data, validation_data, resume=resume, verbose="auto" if verbose is None else verbose)
+    try:
+        with _sigterm_as_interrupt():
+            model.train(config, train_data, validation_data, resume=resume,
+                        verbose="auto" if verbose is None else verbose)
+    except KeyboardInterrupt as exc:
+        command = ["barrage", "train", config_path, train_data, validation_data, "-a", artifact_dir, "--resume"]
+        raise _interrupted(exc, model, " ".join(map(shlex.quote, command))) from None
     click.echo(model.summary())
 
 
+def _interrupted(exc: KeyboardInterrupt, model: Any, resume_command: str) -> Interrupted:
+    """What an interrupted training run says: how to continue, or that nothing was kept."""
+    from barrage.artifacts import read_report
+
+    how, code = failure(exc)
+    epochs = len(read_report(model.layout.report)) if os.path.isdir(model.artifact_dir) else 0
+    if epochs:
+        return Interrupted(f"{how} after {epochs} epoch(s); continue with: {resume_command}", code)
+    return Interrupted(f"{how} before the first epoch ended; nothing was kept", code)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the block runs (in the main thread)."""
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @cli.command()
-@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path(file_okay=False))
+@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
 @click.argument("data", metavar="DATA", type=click.Path())
 @click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Scores file: .json, .jsonl or .csv."
+    "-o", "--output", required=True, type=click.Path(), help="Scores file: .json, .jsonl or .csv."
 )
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=None, help="Scoring batch size (default: the config's)."
@@ -220,12 +316,9 @@ def train(config_path: str, train_data: str, validation_data: str, artifact_dir:
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def score(artifact_dir: str, data: str, output: str, batch_size: Optional[int], overwrite: bool) -> None:
     """Score DATA with the model in ARTIFACT_DIR and write one score per record to OUTPUT."""
-    from barrage.records import SCORE_EXTENSIONS, write_scores
+    from barrage.records import check_output_path, write_scores
 
-    if not output.lower().endswith(SCORE_EXTENSIONS):
-        raise click.BadParameter(f"must end in one of {', '.join(SCORE_EXTENSIONS)}", param_hint="'-o'")
-    if os.path.exists(output) and not overwrite:
-        raise click.BadParameter(f"{output} already exists; pass --overwrite to replace it", param_hint="'-o'")
+    check_output_path(output, overwrite)  # before any work
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
 

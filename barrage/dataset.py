@@ -29,6 +29,7 @@ RecordScore = Dict[str, Any]
 KeySpec = Union[str, Sequence[str]]
 # The parts of a data record, in order: inputs, outputs (targets), sample weights.
 PARTS: Tuple[str, ...] = ("x", "y", "w")
+PART_WORDS: Dict[str, str] = {"x": "input", "y": "output", "w": "sample weight"}  # for messages
 
 __all__ = [
     "PARTS",
@@ -82,6 +83,18 @@ class RecordLoader(abc.ABC):
         """
         return stack_data_records([self.load(table[i]) for i in range(len(table))])
 
+    def column_of(self, part: str, name: str, position: Tuple[int, ...] = ()) -> Optional[str]:
+        """The record key a value came from, for messages about bad values: ``part`` is
+        ``"x"``, ``"y"`` or ``"w"``, ``position`` the index inside the value. ``None``
+        when the loader cannot tell (the default)."""
+        return None
+
+    def produces(self) -> Optional[Dict[str, List[str]]]:
+        """The names this loader will produce per part (``{"x": [...], "y": [...]}``),
+        when it knows them without data; ``None`` (the default) when it does not.
+        ``barrage validate`` checks them against the transformer and the network."""
+        return None
+
 
 class RecordTransformer(abc.ABC):
     """Fitted on training records; transforms data records; postprocesses scores.
@@ -100,6 +113,12 @@ class RecordTransformer(abc.ABC):
         self.mode = RecordMode(mode)
         self.loader = loader
         self.network_params: Dict[str, Any] = {}
+
+    def requires(self) -> Dict[str, Tuple[str, List[str]]]:
+        """The loaded names this transformer needs, per part: ``{"x": (param, names)}``,
+        ``param`` being the transformer param that named them (for messages). Checked by
+        ``barrage validate`` against what the loader produces. The default needs none."""
+        return {}
 
     def for_mode(self, mode: RecordMode, loader: RecordLoader) -> "RecordTransformer":
         """This fitted (or loaded) transformer serving another mode with ``loader``.
@@ -203,6 +222,17 @@ class KeySelector(RecordLoader):
             return (x, y)
         w = {name: _select(record, key) for name, key in self.sample_weights.items()}
         return (x, y, w)
+
+    def produces(self) -> Optional[Dict[str, List[str]]]:
+        return {"x": list(self.inputs), "y": list(self.outputs), "w": list(self.sample_weights)}
+
+    def column_of(self, part: str, name: str, position: Tuple[int, ...] = ()) -> Optional[str]:
+        keys = {"x": self.inputs, "y": self.outputs, "w": self.sample_weights}.get(part, {}).get(name)
+        if isinstance(keys, str):
+            return keys
+        if keys and position and position[-1] < len(keys):
+            return keys[position[-1]]
+        return None
 
     def load_columns(self, table: Any) -> DataRecord:
         """Vectorised :meth:`load` over every record of ``table`` at once."""

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from typing import Any, Dict, List, Optional, Tuple
+
+import attrs
 
 from barrage import artifacts
 from barrage.artifacts import ArtifactLayout
@@ -20,11 +23,17 @@ from barrage.config import prepare_config
 from barrage.context import RunContext
 from barrage.dataset import RecordMode, RecordScore, RecordTransformer, unstack_data_record
 from barrage.errors import ArtifactError, ConfigError, DataError
-from barrage.model import build_network, compile_network
+from barrage.manifest import Manifest
+from barrage.model import build_network, compile_network, load_weights, sparse_label_ranges
 from barrage.records import RecordsLike, RecordTable, read_records
 from barrage.runtime import Runtime, default_runtime
 from barrage.services import ServiceRun, best_epoch, build_services, monitor_problems
+from barrage.services.batch_tracker import BatchTracker
+from barrage.services.plugin_callback import PluginCallback
+from barrage.services.resume_checkpoint import latest_resume_point, restore
 from barrage.sources import BatchSource, make_batch_source
+
+BEST_WEIGHTS_PATH = f"{artifacts.BEST_CHECKPOINT}/{artifacts.BEST_WEIGHTS}"
 
 
 class BarrageModel:
@@ -63,43 +72,50 @@ class BarrageModel:
     ) -> Any:
         """Train ``config`` on the records; returns the trained ``keras.Model``."""
         config = prepare_config(config, self.runtime)
-        resume_epoch = self._check_directory(config, resume)
+        resume_point = self._check_directory(config, resume)
         seed_everything(config["dataset"].get("seed"))
         train_table = read_records(records_train, "training records")
         validation_table = read_records(records_validation, "validation records")
-        transformer, network_params = self._fitted_transformer(config, train_table, resume_epoch)
+        transformer, network_params = self._fitted_transformer(config, train_table, resume_point)
         train_source, validation_source = self._sources(config, train_table, validation_table, transformer)
         network = self._compiled_network(config, network_params, train_source)
+        for source in (train_source, validation_source):
+            source.require_labels(sparse_label_ranges(config, network, self.runtime.registry))
 
         # everything is checked: from here on the artifact directory is written
-        created = resume_epoch is None
-        if created:
+        created = resume_point is None
+        if resume_point is None:
             self._write_new_directory(config, network_params, transformer)
+        elif resume_point.weights:
+            restore(network, resume_point.weights)
+        start_epoch = resume_point.epochs_done if resume_point else 0
         context = RunContext(config, self.artifact_dir, RecordMode.TRAIN, network, transformer)
         try:
-            callbacks = self._callbacks(config, resume_epoch or 0, context)
+            callbacks = self._callbacks(config, start_epoch, context)
             self.runtime.plugins.call("barrage_pre_fit", context=context)
-            history = _fit(config, network, train_source, validation_source, callbacks, resume_epoch or 0, verbose)
+            history = _fit(config, network, train_source, validation_source, callbacks, start_epoch, verbose)
         except BaseException:
             self._abandon_if_empty(created)
             raise
-        if not config["services"].get("best_checkpoint"):
-            network.save_weights(self.layout.best_weights)
+        manifest = Manifest(self.artifact_dir)
+        if not config["services"].get("best_checkpoint"):  # the last epoch's weights serve as the best
+            manifest.write(BEST_WEIGHTS_PATH, network.save_weights)
+        manifest.finish()
         self.runtime.plugins.call("barrage_post_fit", context=context, history=history)
         self.config, self.network, self.transformer, self.history = config, network, transformer, history
         return network
 
     def _fitted_transformer(
-        self, config: Dict[str, Any], train_table: RecordTable, resume_epoch: Optional[int]
+        self, config: Dict[str, Any], train_table: RecordTable, resume_point: Optional["ResumePoint"]
     ) -> Tuple[RecordTransformer, Dict[str, Any]]:
         """The TRAIN transformer, fitted (or, when resuming, loaded back), with the
         network params it hands to the network builder."""
         registry = self.runtime.registry
         transformer = build_transformer(config, RecordMode.TRAIN, build_loader(config, RecordMode.TRAIN, registry),
                                         registry)
-        if resume_epoch is not None:
+        if resume_point is not None:
             transformer.load(self.layout.dataset_dir)
-            network_params = artifacts.read_json(self.layout.network_params)
+            network_params = _read_network_params(self.layout)
         else:
             transformer.fit(train_table)
             network_params = dict(transformer.network_params or {})
@@ -141,16 +157,15 @@ class BarrageModel:
     def _callbacks(self, config: Dict[str, Any], start_epoch: int, context: RunContext) -> List[Any]:
         """The services, then the plugins' callbacks; a resumed run first drops report rows
         of epochs its checkpoint does not hold and tells the best checkpoint its record."""
-        best_so_far = None
-        if start_epoch:
-            rows = artifacts.truncate_report(self.layout.report, start_epoch)
-            best_block = config["services"].get("best_checkpoint")
-            best = best_epoch(rows, best_block["monitor"], best_block["mode"]) if best_block else None
-            best_so_far = best[1] if best else None
-        callbacks = build_services(ServiceRun(config, self.layout, best_so_far))
-        for extra in self.runtime.plugins.call("barrage_callbacks", context=context):
-            callbacks.extend(extra)
-        return callbacks
+        rows = artifacts.read_report(self.layout.report, epochs_done=start_epoch)
+        best_block = config["services"].get("best_checkpoint")
+        best = best_epoch(rows, best_block["monitor"], best_block["mode"]) if best_block and rows else None
+        plugin_callbacks = [
+            PluginCallback(callback, plugin.describe())
+            for plugin, extra in self.runtime.plugins.results("barrage_callbacks", context=context)
+            for callback in extra or []
+        ]
+        return build_services(ServiceRun(config, self.layout, rows, best[1] if best else None), plugin_callbacks)
 
     def summary(self) -> str:
         """One paragraph on the finished run: best epoch, its monitored value, where it is."""
@@ -163,39 +178,51 @@ class BarrageModel:
                 lines.append(f"best epoch: {best[0] + 1} with {block['monitor']} = {best[1]:.6g}")
         return "\n".join(lines)
 
-    def _check_directory(self, config: Dict[str, Any], resume: bool) -> Optional[int]:
-        """``None`` for a fresh run, else the number of epochs already done."""
-        if not resume:
-            if os.path.exists(self.artifact_dir):
+    def _check_directory(self, config: Dict[str, Any], resume: bool) -> Optional["ResumePoint"]:
+        """``None`` for a fresh run, else where the interrupted run stopped.
+
+        Resuming checks the directory first: no symbolic links inside, the recorded
+        files intact, the same config; leftovers of a killed process are removed."""
+        if not resume or (not os.path.lexists(self.artifact_dir) and self.layout.stale_stages()):
+            if os.path.lexists(self.artifact_dir):
                 raise ArtifactError(
                     f"{self.artifact_dir}: artifact directory already exists; choose a new one or resume it"
                 )
+            if resume:  # killed while the directory was being made: nothing was kept, start again
+                warnings.warn(f"{self.artifact_dir}: the run was killed before its directory was complete; "
+                              "starting it from the beginning", stacklevel=2)
             return None
         self.layout.require(artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.DATASET)
+        artifacts.refuse_links(self.artifact_dir)
+        artifacts.remove_leftovers(self.artifact_dir)
+        _verify_recorded(self.layout)
         saved = prepare_config(artifacts.read_json(self.layout.config), self.runtime)
         if _without_sources(saved) != _without_sources(config):
             raise ArtifactError(
                 f"{self.artifact_dir}: the config differs from the one this run started with; "
                 "resume with the same config (see config.json)"
             )
-        if os.path.exists(self.layout.resume_metadata):
-            return int(artifacts.read_json(self.layout.resume_metadata).get("epoch", 0))
-        if os.path.exists(self.layout.best_weights) and artifacts.read_report(self.layout.report):
+        if Manifest(self.artifact_dir).finished():
             raise ArtifactError(f"{self.artifact_dir}: training already finished; nothing to resume")
-        return 0
+        point = latest_resume_point(self.layout)
+        return ResumePoint(*point) if point is not None else ResumePoint(0, None)
 
     def _write_new_directory(
         self, config: Dict[str, Any], network_params: Dict[str, Any], transformer: RecordTransformer
     ) -> None:
-        self.layout.create()
-        try:
-            artifacts.write_json(self.layout.config, config)
-            artifacts.write_json(self.layout.network_params, network_params)
-            artifacts.write_json(self.layout.environment, self.runtime.environment_info())
-            transformer.save(self.layout.dataset_dir)
-        except BaseException:
-            shutil.rmtree(self.artifact_dir, ignore_errors=True)
-            raise
+        """The directory with the files a later load needs, each recorded in the manifest
+        (created whole, or not at all: see ``ArtifactLayout.create``)."""
+
+        def fill(layout: ArtifactLayout) -> None:
+            artifacts.write_json(layout.config, config)
+            artifacts.write_json(layout.network_params, network_params)
+            artifacts.write_json(layout.environment, self.runtime.environment_info())
+            transformer.save(layout.dataset_dir)
+            manifest = Manifest(layout.root)
+            manifest.record([artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.ENVIRONMENT])
+            manifest.record_folder(artifacts.DATASET)
+
+        self.layout.create(fill)
 
     def _abandon_if_empty(self, created: bool) -> None:
         """Remove a directory this run created if no epoch finished (nothing to resume)."""
@@ -205,21 +232,21 @@ class BarrageModel:
     # -- loading and scoring ----------------------------------------------------------
 
     def load(self) -> Any:
-        """Rebuild the network from the artifacts and load the best checkpoint's weights."""
-        self.layout.require(
-            artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.DATASET,
-            os.path.join(artifacts.BEST_CHECKPOINT, artifacts.BEST_WEIGHTS),
-        )
+        """Rebuild the network from the artifacts and load the best checkpoint's weights,
+        after checking every file against the manifest."""
+        self.layout.require(artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.DATASET, BEST_WEIGHTS_PATH)
+        _verify_recorded(self.layout)
+        Manifest(self.artifact_dir).verify([BEST_WEIGHTS_PATH])
         registry = self.runtime.registry
         config = prepare_config(artifacts.read_json(self.layout.config), self.runtime)
-        network_params = artifacts.read_json(self.layout.network_params)
+        network_params = _read_network_params(self.layout)
         transformer = build_transformer(config, RecordMode.SCORE, build_loader(config, RecordMode.SCORE, registry),
                                         registry)
         transformer.load(self.layout.dataset_dir)
         transformer.network_params = network_params
         with self.runtime.activate():
             network = build_network(config, network_params, registry)
-        network.load_weights(self.layout.best_weights)
+        load_weights(network, self.layout.best_weights)
         self.config, self.network, self.transformer = config, network, transformer
         return network
 
@@ -269,26 +296,45 @@ def _fit(
     config: Dict[str, Any], network: Any, train_source: BatchSource, validation_source: BatchSource,
     callbacks: List[Any], start_epoch: int, verbose: Any,
 ) -> Any:
-    """``network.fit`` from ``start_epoch``; a record's error is raised as itself, not as
-    the TensorFlow error that carried it out of the pipeline."""
+    """``network.fit`` from ``start_epoch``. A record's error is raised as itself, not as
+    the TensorFlow error that carried it out of the pipeline; data TensorFlow refuses
+    inside a step becomes a ``DataError`` naming the records of that batch."""
     import tensorflow as tf
 
     solver = config["solver"]
     steps = solver.get("steps") or train_source.batches_per_pass
+    tracker = BatchTracker()
     try:
         return network.fit(
             train_source.dataset(start_batch=start_epoch * steps),
             validation_data=validation_source.dataset(),
             epochs=solver["epochs"],
+            initial_epoch=start_epoch,
             steps_per_epoch=steps,
-            callbacks=callbacks,
+            callbacks=[tracker, *callbacks],
             shuffle=False,  # the source shuffles, per pass and seeded
             verbose=verbose,
         )
-    except tf.errors.OpError:
+    except tf.errors.OpError as exc:
         train_source.raise_pending()
         validation_source.raise_pending()
+        if isinstance(exc, tf.errors.InvalidArgumentError):
+            raise _refused_batch(exc, tracker, train_source, validation_source) from None
         raise
+    except ValueError as exc:  # Keras traces the step on the first batch: shapes that cannot meet
+        reason = str(exc).strip().splitlines()[0]
+        raise DataError(f"{train_source.origin}: the network cannot train on these batches: {reason}") from exc
+
+
+def _refused_batch(exc: Exception, tracker: BatchTracker, train: BatchSource, validation: BatchSource) -> DataError:
+    """TensorFlow refused a batch (a shape or value a loss cannot take): name its records."""
+    if tracker.phase == "train":
+        source, records = train, train.records_of_batch(tracker.train_batch_number())
+    else:
+        source, records = validation, validation.records_of_batch(tracker.batch)
+    shown = ", ".join(map(str, records[:8])) + (", ..." if len(records) > 8 else "")
+    reason = str(getattr(exc, "message", exc)).strip().splitlines()[0]
+    return DataError(f"{source.origin}: TensorFlow refused the batch of records {shown}: {reason}")
 
 
 def check_against_network(network: Any, source: BatchSource) -> None:
@@ -311,6 +357,28 @@ def check_against_network(network: Any, source: BatchSource) -> None:
                 f"{source.origin}: input '{value.name}' has shape {value.shape} per record but the network "
                 f"expects {tuple(declared)}"
             )
+
+
+@attrs.frozen
+class ResumePoint:
+    """Where an interrupted run continues: epochs done, and its resume checkpoint."""
+
+    epochs_done: int
+    weights: Optional[str]
+
+
+def _verify_recorded(layout: ArtifactLayout) -> None:
+    """The JSON artifacts and the transformer's state are the files training recorded."""
+    manifest = Manifest(layout.root)
+    manifest.verify([artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.ENVIRONMENT])
+    manifest.verify_folder(artifacts.DATASET)
+
+
+def _read_network_params(layout: ArtifactLayout) -> Dict[str, Any]:
+    params = artifacts.read_json(layout.network_params)
+    if not isinstance(params, dict):
+        raise ArtifactError(f"{layout.network_params}: must hold a JSON object, got {type(params).__name__}")
+    return params
 
 
 def _check_json(what: str, value: Any) -> None:

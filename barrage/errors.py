@@ -38,4 +38,8 @@ class PluginError(BarrageError):
 
 
 class ArtifactError(BarrageError):
-    """An artifact directory is missing, incomplete, or in the way of a new run."""
+    """An artifact directory is missing, incomplete, damaged, or in the way of a new run."""
+
+
+class TrainingError(BarrageError):
+    """Training cannot go on: the loss diverged (NaN or infinite)."""

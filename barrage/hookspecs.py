@@ -15,7 +15,7 @@ names the plugin.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import pluggy
 
@@ -46,12 +46,12 @@ def barrage_register_components(registry: "Registrar") -> None:
 
 
 @hookspec
-def barrage_prepare_config(config: Dict[str, Any]) -> Optional[Iterable[str]]:
+def barrage_prepare_config(config: Dict[str, Any]) -> Optional[List[str]]:
     """Inspect or amend a raw config before it is validated.
 
     ``config`` is the user's dict; a plugin may add defaults by changing it in place.
-    To refuse a config, return problems as ``"dotted.path: message"`` strings: they are
-    reported together with the schema's own problems in one ``ConfigError``.
+    To refuse a config, return a list of problems as ``"dotted.path: message"`` strings:
+    they are reported together with the schema's own problems in one ``ConfigError``.
     """
 
 
@@ -62,7 +62,8 @@ def barrage_callbacks(context: "RunContext") -> Optional[List[Any]]:
     Called once per ``train`` after the services are built and before
     ``barrage_pre_fit``, with the run's context (``context.config``,
     ``context.artifact_dir``, the compiled ``context.network``). The callbacks run after
-    Barrage's own services.
+    Barrage's own services and before the resume checkpoint that closes each epoch. An
+    exception one of them raises during ``fit`` is reported naming the plugin.
     """
 
 
@@ -109,3 +110,55 @@ def barrage_register_commands(cli: "click.Group") -> None:
 
     Called when the CLI starts, before arguments are parsed.
     """
+
+
+# -- what each hook may return ----------------------------------------------------------
+# A result outside these rules stops the command with a PluginError naming the plugin
+# (exit status 2), rather than failing later somewhere that cannot say whose it was.
+
+
+def _nothing(result: Any) -> Optional[str]:
+    return None if result is None else f"returned {type(result).__name__}; this hook returns nothing"
+
+
+def _problems(result: Any) -> Optional[str]:
+    if result is None:
+        return None
+    if not isinstance(result, (list, tuple)):
+        return f"returned {type(result).__name__}; expected a list of 'dotted.path: message' strings or None"
+    if not all(isinstance(problem, str) for problem in result):
+        return "returned problems that are not all strings"
+    return None
+
+
+def _callbacks(result: Any) -> Optional[str]:
+    import keras
+
+    if result is None:
+        return None
+    if not isinstance(result, (list, tuple)):
+        return f"returned {type(result).__name__}; expected a list of keras.callbacks.Callback or None"
+    wrong = [type(item).__name__ for item in result if not isinstance(item, keras.callbacks.Callback)]
+    if wrong:
+        return f"returned {wrong[0]} among its callbacks; expected keras.callbacks.Callback objects"
+    return None
+
+
+def _scores(result: Any) -> Optional[str]:
+    if result is None:
+        return None
+    if not isinstance(result, list) or not all(isinstance(score, dict) for score in result):
+        return f"returned {type(result).__name__}; expected a list of score dicts (one per record) or None"
+    return None
+
+
+RESULT_CHECKS = {
+    "barrage_register_components": _nothing,
+    "barrage_prepare_config": _problems,
+    "barrage_callbacks": _callbacks,
+    "barrage_pre_fit": _nothing,
+    "barrage_post_fit": _nothing,
+    "barrage_pre_score": _nothing,
+    "barrage_post_score": _scores,
+    "barrage_register_commands": _nothing,
+}

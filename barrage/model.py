@@ -13,8 +13,9 @@ import inspect
 import re
 from typing import Any, Dict, List, Mapping, Sequence, Union
 
-from barrage.errors import ConfigError
+from barrage.errors import ArtifactError, ConfigError
 from barrage.registry import Registry
+from barrage.sources.values import LabelRange
 
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -52,6 +53,10 @@ def sequential_from_config(
         params = fill_placeholders(block.get("params", {}), network_params, f"layers[{index}]")
         hidden = cls(**params)(hidden)
     return keras.Model(inputs=tensors, outputs={output: hidden})
+
+
+# Its ``layers`` param holds layer import blocks: the config checks resolve them too.
+sequential_from_config.component_params = {"layers": "layer"}  # type: ignore[attr-defined]
 
 
 def fill_placeholders(value: Any, network_params: Mapping[str, Any], where: str) -> Any:
@@ -122,6 +127,15 @@ def _as_list(value: Any) -> List[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def load_weights(network: Any, path: str) -> None:
+    """Load a weights file into ``network``; an ``ArtifactError`` naming the file if it
+    cannot (damaged, or written for another network)."""
+    try:
+        network.load_weights(path)
+    except Exception as exc:  # h5py and Keras raise many types for a file that does not fit
+        raise ArtifactError(f"{path}: cannot be loaded into this network: {type(exc).__name__}: {exc}") from None
+
+
 def output_names(network: Any) -> List[str]:
     return list(network.output)
 
@@ -157,6 +171,24 @@ def instantiate(registry: Registry, kind: str, block: Mapping[str, Any], path: s
         return bound
     except (TypeError, ValueError) as exc:
         raise ConfigError([f"{path}.params: {exc}"]) from exc
+
+
+def sparse_label_ranges(config: Dict[str, Any], network: Any, registry: Registry) -> List[LabelRange]:
+    """The outputs trained with a sparse categorical loss: their labels must be class ids
+    below the width of the output (checked on the data, naming the record)."""
+    import keras
+
+    ranges = []
+    for output in config["model"]["outputs"]:
+        block = output["loss"]
+        loss = registry.resolve("loss", block["import"]).obj
+        sparse = loss is keras.losses.sparse_categorical_crossentropy or (
+            inspect.isclass(loss) and issubclass(loss, keras.losses.SparseCategoricalCrossentropy)
+        )
+        width = network.output[output["name"]].shape[-1]
+        if sparse and width is not None:
+            ranges.append(LabelRange(output["name"], int(width), (block.get("params") or {}).get("ignore_class")))
+    return ranges
 
 
 def compile_network(network: Any, config: Dict[str, Any], registry: Registry) -> List[str]:

@@ -7,10 +7,11 @@ Disabled plugins are blocked with pluggy's ``set_blocked``.
 
 Every hook is called through one loop, :meth:`PluginManager._each`: it calls the
 implementations in pluggy's order (the most recently registered first, ``tryfirst`` and
-``trylast`` respected), turns an exception into a :class:`~barrage.errors.PluginError`
-naming the plugin and its distribution, and, when tracing is on, prints each call and
-its duration. Hook wrappers are refused at registration: Barrage calls implementations
-one at a time.
+``trylast`` respected), turns an exception or a result of the wrong type
+(``hookspecs.RESULT_CHECKS``) into a :class:`~barrage.errors.PluginError` naming the
+plugin and its distribution, and, when tracing is on, prints each call and its
+duration. Hook wrappers are refused at registration: Barrage calls implementations one
+at a time.
 """
 
 from __future__ import annotations
@@ -160,6 +161,10 @@ class PluginManager(pluggy.PluginManager):
                 current[value_name] = result
         return current[value_name]
 
+    def results(self, hook_name: str, **kwargs: Any) -> List[Tuple[PluginInfo, Any]]:
+        """``(plugin, result)`` of every implementation called with ``kwargs``."""
+        return list(self._each(hook_name, lambda _plugin: kwargs))
+
     def call_each(self, hook_name: str, arguments: Callable[[PluginInfo], Dict[str, Any]]) -> List[Any]:
         """Call each implementation with the arguments ``arguments(plugin)`` makes for it."""
         return [result for _, result in self._each(hook_name, arguments)]
@@ -178,6 +183,9 @@ class PluginManager(pluggy.PluginManager):
                 raise self.hook_error(impl.plugin_name, hook_name, exc) from exc
             finally:
                 self._trace(hook_name, plugin, time.perf_counter() - started)
+            problem = hookspecs.RESULT_CHECKS[hook_name](result)
+            if problem:
+                raise PluginError(f"plugin {plugin.describe()} {problem} in {hook_name}")
             yield plugin, result
 
     def _trace(self, hook_name: str, plugin: PluginInfo, seconds: float) -> None:

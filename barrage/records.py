@@ -222,17 +222,39 @@ def _read_json_lines(path: str) -> List[Dict[str, Any]]:
 SCORE_EXTENSIONS = (".json", ".jsonl", ".csv")
 
 
-def write_scores(scores: Sequence[Dict[str, Any]], path: str, overwrite: bool = False) -> None:
-    """Write scores as ``.json`` (an array), ``.jsonl`` or ``.csv`` (vectors become
-    ``name_0, name_1, ...`` columns), atomically. An existing file is kept unless
-    ``overwrite`` is set."""
-    from barrage.artifacts import atomic_writer
-
+def check_output_path(path: str, overwrite: bool = False) -> None:
+    """A ``DataError`` if scores cannot be written to ``path``: an unknown extension, a
+    folder that does not exist, is not a folder or is not writable, a directory at the
+    path, or an existing file without ``overwrite``. Called before any scoring work."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in SCORE_EXTENSIONS:
         raise DataError(f"{path}: unsupported output type '{extension or '(none)'}'; use {', '.join(SCORE_EXTENSIONS)}")
-    if os.path.exists(path) and not overwrite:
+    folder = os.path.dirname(os.path.abspath(path))
+    parent = folder
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise DataError(f"{path}: cannot be written: {parent} is a file, not a folder")
+    if parent != folder:
+        raise DataError(f"{path}: cannot be written: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a folder; give a file name for the scores")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{path}: cannot be written: the folder {folder} is not writable")
+    if os.path.lexists(path) and not overwrite:
         raise DataError(f"{path}: already exists; remove it or pass --overwrite")
+
+
+def write_scores(scores: Sequence[Dict[str, Any]], path: str, overwrite: bool = False) -> None:
+    """Write scores as ``.json`` (an array), ``.jsonl`` or ``.csv`` (vectors become
+    ``name_0, name_1, ...`` columns), atomically (temporary files a killed earlier run
+    left for the same output are removed). An existing file is kept unless
+    ``overwrite`` is set."""
+    from barrage.artifacts import atomic_writer, remove_leftovers
+
+    check_output_path(path, overwrite)
+    remove_leftovers(os.path.dirname(os.path.abspath(path)), os.path.basename(path))
+    extension = os.path.splitext(path)[1].lower()
     plain = [{name: np.asarray(value).tolist() for name, value in score.items()} for score in scores]
     with atomic_writer(path, newline="") as out:
         if extension == ".json":

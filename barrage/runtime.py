@@ -8,6 +8,8 @@ from them; after that nothing reads them again.
 Environment switches (each ``1``/``true``/``yes``/``on`` to enable):
 
 - ``BARRAGE_STRICT``: only registered components resolve (no Python paths).
+- ``BARRAGE_ALLOW_UNSAFE_LAYERS``: allow layers that load or run external code or graphs
+  (``TFSMLayer``, ``Lambda``, ...; see :mod:`barrage.registry.trust`).
 - ``BARRAGE_DISABLE_PLUGINS=a,b``: skip the plugins with these entry-point names.
 - ``BARRAGE_DISABLE_PLUGIN_AUTOLOAD``: load no entry-point plugin at all.
 - ``BARRAGE_STRICT_PLUGINS``: a plugin that fails to load is fatal.
@@ -41,6 +43,7 @@ class Policy:
     """What a runtime allows and how it loads plugins (see the module docstring)."""
 
     strict: bool = False
+    allow_unsafe_layers: bool = False
     autoload_plugins: bool = True
     disabled_plugins: FrozenSet[str] = frozenset()
     strict_plugins: bool = False
@@ -53,6 +56,7 @@ class Policy:
         disabled = {name.strip() for name in environ.get("BARRAGE_DISABLE_PLUGINS", "").split(",") if name.strip()}
         policy = cls(
             strict=_flag(environ, "BARRAGE_STRICT"),
+            allow_unsafe_layers=_flag(environ, "BARRAGE_ALLOW_UNSAFE_LAYERS"),
             autoload_plugins=not _flag(environ, "BARRAGE_DISABLE_PLUGIN_AUTOLOAD"),
             disabled_plugins=frozenset(disabled),
             strict_plugins=_flag(environ, "BARRAGE_STRICT_PLUGINS"),
@@ -85,7 +89,7 @@ class Runtime:
     def registry(self) -> Registry:
         """Entry-point components plus those plugins register through their hook."""
         if self._registry is None:
-            registry = Registry(strict=self.policy.strict)
+            registry = Registry(strict=self.policy.strict, allow_unsafe_layers=self.policy.allow_unsafe_layers)
             registry.add_entry_points()
             self.plugins.call_each(
                 "barrage_register_components", lambda plugin: {"registry": registry.registrar(_hook_source(plugin))}

@@ -10,11 +10,10 @@ from typing import Any, ClassVar, Dict, List, Mapping, Sequence, Tuple, Union
 
 from barrage.artifacts import read_json, write_json
 from barrage.dataset import PARTS, DataRecord, RecordLoader, RecordMode, RecordTransformer
+from barrage.components import name_problems
 from barrage.errors import ArtifactError, ConfigError
 
 Names = Union[str, Sequence[str], None]
-
-PART_WORDS = {"x": "input", "y": "output", "w": "sample weight"}
 
 
 def positive_int(value: Any, what: str) -> int:
@@ -47,20 +46,8 @@ def check_present(
     param that named them and the names this component needs there. A part the data
     record does not have (``y`` while scoring) is only a problem while ``fitting``.
     """
-    problems = []
-    for index, part in enumerate(PARTS[:2]):
-        param, names = wanted.get(part, ("", ()))
-        if not names:
-            continue
-        where = f"dataset.transformer.params.{param}: {who} needs {PART_WORDS[part]}(s) {list(names)}"
-        if index >= len(data_record):
-            if fitting:
-                problems.append(f"{where}, but the loader produces no {PART_WORDS[part]}s")
-            continue
-        produced = sorted(data_record[index])
-        missing = [name for name in names if name not in produced]
-        if missing:
-            problems.append(f"{where}; {missing} are not produced by the loader (its {PART_WORDS[part]}s: {produced})")
+    produced = {part: sorted(values) for part, values in zip(PARTS, data_record)}
+    problems = name_problems(wanted, produced, who, training=fitting)
     if problems:
         raise ConfigError(problems)
 
@@ -118,8 +105,8 @@ class NamedTransformer(RecordTransformer):
             raise ValueError(f"{self.who} needs at least one name in 'inputs' or 'outputs'")
         self.batch_size = positive_int(batch_size, f"{self.who} 'batch_size'")
 
-    def wanted(self) -> Dict[str, Tuple[str, Sequence[str]]]:
-        """What :func:`check_present` needs: the loaded names per part, by param."""
+    def requires(self) -> Dict[str, Tuple[str, List[str]]]:
+        """The loaded names per part, by param (also what :func:`check_present` checks)."""
         return {"x": ("inputs", self.names["inputs"]), "y": ("outputs", self.names["outputs"])}
 
     def not_fitted(self) -> ValueError:

@@ -17,8 +17,9 @@ from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Unio
 
 import numpy as np
 
-from barrage.dataset import DataRecord, RecordLoader, RecordMode, Records, RecordScore
+from barrage.dataset import PARTS, DataRecord, RecordLoader, RecordMode, Records, RecordScore
 from barrage.errors import ConfigError, DataError
+from barrage.sources.values import first_bad_value
 from barrage_plugins._common import (
     Names,
     NamedTransformer,
@@ -37,28 +38,30 @@ PART_INDEX = {"inputs": 0, "outputs": 1}
 
 
 class _Moments:
-    """Count, mean and sum of squared deviations, merged batch by batch.
+    """Per-feature count, mean and sum of squared deviations, merged batch by batch.
 
     Merging uses the pairwise update of Chan, Golub and LeVeque, which stays accurate
     when the mean is large compared with the spread (prices, timestamps), unlike
-    accumulating sums of squares.
+    accumulating sums of squares. NaN values (missing, when the transformer fills them)
+    are left out of every statistic; counts are per feature for that reason.
     """
 
     def __init__(self, where: str):
         self.where = where
-        self.count = 0
+        self.records = 0
+        self.count: Optional[np.ndarray] = None
         self.mean: Optional[np.ndarray] = None
         self.m2: Optional[np.ndarray] = None
 
     def update(self, values: np.ndarray) -> None:
         if values.ndim == 0 or len(values) == 0:
             return
-        if not np.all(np.isfinite(values)):
-            raise DataError(f"{self.where} holds NaN or infinite values in the training records")
-        batch_count = len(values)
-        batch_mean = values.mean(axis=0)
-        batch_m2 = ((values - batch_mean) ** 2).sum(axis=0)
-        if self.mean is None or self.m2 is None:
+        batch_count = (~np.isnan(values)).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            batch_mean = np.where(batch_count > 0, np.nansum(values, axis=0) / batch_count, 0.0)
+        batch_m2 = np.nansum((values - batch_mean) ** 2, axis=0)
+        self.records += len(values)
+        if self.mean is None or self.m2 is None or self.count is None:
             self.count, self.mean, self.m2 = batch_count, batch_mean, batch_m2
             return
         if batch_mean.shape != self.mean.shape:
@@ -66,19 +69,23 @@ class _Moments:
                 f"{self.where} has shape {batch_mean.shape} per record in one batch but {self.mean.shape} in another"
             )
         total = self.count + batch_count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total > 0, batch_count / total, 0.0)
+            cross = np.where(total > 0, self.count * batch_count / total, 0.0)
         delta = batch_mean - self.mean
-        self.mean = self.mean + delta * (batch_count / total)
-        self.m2 = self.m2 + batch_m2 + delta**2 * (self.count * batch_count / total)
+        self.mean = self.mean + delta * share
+        self.m2 = self.m2 + batch_m2 + delta**2 * cross
         self.count = total
 
     def statistics(self) -> Dict[str, Any]:
-        """``mean``, ``std`` (population; 1 where the values never vary) and ``count``."""
-        if self.mean is None or self.m2 is None:
+        """``mean``, ``std`` (population; 1 where the values never vary) and ``count``
+        (the records seen)."""
+        if self.mean is None or self.m2 is None or self.count is None or not np.all(self.count > 0):
             raise DataError(f"{self.where}: no training values to fit on")
         std = np.sqrt(self.m2 / self.count)
         constant = std <= 1e-8 * np.maximum(1.0, np.abs(self.mean))
         std = np.where(constant, 1.0, std)
-        return {"mean": self.mean, "std": std, "count": self.count}
+        return {"mean": self.mean, "std": std, "count": self.records}
 
 
 def _numeric(value: Any, where: str) -> np.ndarray:
@@ -99,6 +106,10 @@ class Standardizer(NamedTransformer):
         outputs: output name(s) to standardise; ``postprocess`` maps the network's
             predictions for them back to the original units.
         batch_size: records per batch of the fitting pass.
+        fill_missing: fill missing values (NaN, blank cells) of the standardised names
+            with the training mean (so they become 0). Off by default: a missing value
+            is then an error naming the record and the column. Infinities are always
+            refused.
 
     The mean and the population standard deviation are computed per feature over the
     TRAIN records in a single streaming pass. A feature that never varies keeps a
@@ -111,9 +122,12 @@ class Standardizer(NamedTransformer):
 
     def __init__(
         self, mode: RecordMode, loader: RecordLoader, inputs: Names = None, outputs: Names = None,
-        batch_size: int = 4096,
+        batch_size: int = 4096, fill_missing: bool = False,
     ):
         super().__init__(mode, loader, inputs, outputs, batch_size)
+        if not isinstance(fill_missing, bool):
+            raise TypeError(f"Standardizer 'fill_missing' must be true or false, got {fill_missing!r}")
+        self.fill_missing = fill_missing
         self.statistics: Optional[Dict[str, Dict[str, Dict[str, Any]]]] = None
 
     # -- fitting ----------------------------------------------------------------------
@@ -123,12 +137,15 @@ class Standardizer(NamedTransformer):
             group: {name: _Moments(f"Standardizer: {group[:-1]} '{name}'") for name in names}
             for group, names in self.names.items()
         }
+        origin = getattr(records, "origin", "training records")
         for position, batch in enumerate(self.loaded_batches(records, self.batch_size)):
             if position == 0:
-                check_present(batch, self.wanted(), self.who, fitting=True)
+                check_present(batch, self.requires(), self.who, fitting=True)
             for group, by_name in moments.items():
                 for name, accumulator in by_name.items():
-                    accumulator.update(_numeric(batch[PART_INDEX[group]][name], accumulator.where))
+                    values = _numeric(batch[PART_INDEX[group]][name], accumulator.where)
+                    self._refuse_bad(values, PARTS[PART_INDEX[group]], name, origin, position * self.batch_size)
+                    accumulator.update(values)
         self.statistics = {
             group: {name: accumulator.statistics() for name, accumulator in by_name.items()}
             for group, by_name in moments.items()
@@ -144,7 +161,7 @@ class Standardizer(NamedTransformer):
 
     def transform(self, data_record: DataRecord) -> DataRecord:
         statistics = self._fitted()
-        check_present(data_record, self.wanted(), self.who)
+        check_present(data_record, self.requires(), self.who)
         updates: Dict[int, Dict[str, Any]] = {}
         for group, by_name in statistics.items():
             index = PART_INDEX[group]
@@ -156,11 +173,19 @@ class Standardizer(NamedTransformer):
             }
         return replace_parts(data_record, updates)
 
-    @staticmethod
-    def _scale(value: Any, where: str, stats: Dict[str, Any]) -> np.ndarray:
+    def _refuse_bad(self, values: np.ndarray, part: str, name: str, origin: str, first_record: int) -> None:
+        """Infinities always, and NaN unless ``fill_missing``: named by record and column."""
+        bad = first_bad_value(values, part, name, allow_nan=self.fill_missing)
+        if bad is not None:
+            hint = "" if self.fill_missing else "; set the Standardizer's fill_missing to fill missing values"
+            raise DataError(bad.message(origin, first_record + bad.row, self.loader) + hint)
+
+    def _scale(self, value: Any, where: str, stats: Dict[str, Any]) -> np.ndarray:
         values = _numeric(value, where)
         if values.shape[values.ndim - np.ndim(stats["mean"]):] != np.shape(stats["mean"]):
             raise DataError(f"{where} has shape {values.shape}; fitted per-record shape is {np.shape(stats['mean'])}")
+        if self.fill_missing:
+            values = np.where(np.isnan(values), stats["mean"], values)
         return ((values - stats["mean"]) / stats["std"]).astype(np.float32)
 
     def postprocess(self, score: RecordScore) -> RecordScore:
@@ -218,6 +243,7 @@ class Standardizer(NamedTransformer):
 # -- CategoricalEncoder ---------------------------------------------------------------
 
 OOV_ID = 0
+MISSING_LABEL = -1
 
 
 def category_key(value: Any) -> Optional[Hashable]:
@@ -264,7 +290,9 @@ class CategoricalEncoder(NamedTransformer):
         batch_size: records per batch of the fitting pass.
 
     Ids: ``0`` is reserved for out-of-vocabulary values (categories not seen in TRAIN,
-    and missing values); the known categories get ``1..n`` in sorted order. Network
+    and missing inputs); the known categories get ``1..n`` in sorted order. A missing
+    *label* is not a class: it is encoded ``-1`` (a row of NaN when one-hot), which
+    training refuses, naming the record. Network
     params: ``vocab_size_<name> = n + 1`` for every encoded name, the size of the
     embedding, one-hot vector or softmax layer. ``postprocess`` keeps each encoded
     output's probabilities and adds ``<name>_category``, the known category with the
@@ -311,7 +339,7 @@ class CategoricalEncoder(NamedTransformer):
         }
         for position, batch in enumerate(self.loaded_batches(records, self.batch_size)):
             if position == 0:
-                check_present(batch, self.wanted(), self.who, fitting=True)
+                check_present(batch, self.requires(), self.who, fitting=True)
             for group, by_name in counters.items():
                 for name, counter in by_name.items():
                     where = f"CategoricalEncoder: {group[:-1]} '{name}'"
@@ -355,14 +383,18 @@ class CategoricalEncoder(NamedTransformer):
         lookup = self._lookups[group][name]
         array = np.asarray(value, dtype=object)
         keys = self._keys(array, f"CategoricalEncoder: {group[:-1]} '{name}'")
-        ids = np.fromiter((lookup.get(key, OOV_ID) for key in keys), dtype=np.int32, count=len(keys))
-        ids = ids.reshape(array.shape)
+        missing = MISSING_LABEL if group == "outputs" else OOV_ID
+        ids = np.fromiter(
+            (missing if key is None else lookup.get(key, OOV_ID) for key in keys), dtype=np.int32, count=len(keys)
+        ).reshape(array.shape)
         if name in self.one_hot:
-            return np.eye(self.vocab_size(name), dtype=np.float32)[ids]
+            rows = np.eye(self.vocab_size(name), dtype=np.float32)[np.maximum(ids, 0)]
+            rows[ids == MISSING_LABEL] = np.nan  # refused downstream, with the record named
+            return rows
         return ids
 
     def transform(self, data_record: DataRecord) -> DataRecord:
-        check_present(data_record, self.wanted(), self.who)
+        check_present(data_record, self.requires(), self.who)
         updates: Dict[int, Dict[str, Any]] = {}
         for group, names in self.names.items():
             index = PART_INDEX[group]

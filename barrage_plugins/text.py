@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import os
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -77,13 +77,16 @@ class TextVectorizer(RecordTransformer):
         self.vocabulary: Optional[List[str]] = None
         self._ids: Dict[str, int] = {}
 
+    def requires(self) -> Dict[str, Tuple[str, List[str]]]:
+        return {"x": ("input", [self.input])}
+
     # -- fitting ----------------------------------------------------------------------
 
     def fit(self, records: Records) -> None:
         counts: collections.Counter = collections.Counter()
         for position, batch in enumerate(self.loaded_batches(records, self.batch_size)):
             if position == 0:
-                check_present(batch, {"x": ("input", [self.input])}, "TextVectorizer")
+                check_present(batch, self.requires(), "TextVectorizer")
             for text in np.asarray(batch[0][self.input], dtype=object).ravel():
                 counts.update(self._tokens(text))
         if not counts:
@@ -114,7 +117,7 @@ class TextVectorizer(RecordTransformer):
         return ids
 
     def transform(self, data_record: DataRecord) -> DataRecord:
-        check_present(data_record, {"x": ("input", [self.input])}, "TextVectorizer")
+        check_present(data_record, self.requires(), "TextVectorizer")
         texts = np.asarray(data_record[0][self.input], dtype=object)
         if texts.ndim == 0:
             ids = self.vectorize(texts.item())

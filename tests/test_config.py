@@ -156,7 +156,7 @@ def test_the_cli_prints_the_monitor_correction(config, tmp_path):
 @pytest.mark.parametrize(
     "section, name, block",
     [
-        ("services", "best_checkpoint", {"monitor": "val_loss", "mode": "min", "verbose": 1, "save_freq": "epoch"}),
+        ("services", "best_checkpoint", {"monitor": "val_loss", "mode": "min", "verbose": 1}),
         ("services", "validation_early_stopping",
          {"monitor": "val_loss", "mode": "min", "patience": 3, "min_delta": 0, "verbose": 0,
           "start_from_epoch": 2, "restore_best_weights": True, "baseline": 0.9}),

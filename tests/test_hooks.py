@@ -49,7 +49,10 @@ class Recorder:
     """Implements every hook and records each call with its arguments."""
 
     def __init__(self) -> None:
+        import keras
+
         self.calls: List[tuple] = []
+        self.callback = keras.callbacks.Callback()
 
     @hookimpl
     def barrage_register_components(self, registry):
@@ -62,7 +65,7 @@ class Recorder:
     @hookimpl
     def barrage_callbacks(self, context):
         self.calls.append(("barrage_callbacks", context))
-        return ["callback"]
+        return [self.callback]
 
     @hookimpl
     def barrage_pre_fit(self, context):
@@ -96,7 +99,7 @@ def test_every_hook_is_called_with_its_arguments():
     manager = runtime.plugins
     assert set(manager.infos["recorder"].hooks) == HOOKS
     context = _context()
-    assert manager.call("barrage_callbacks", context=context) == [["callback"]]
+    assert manager.call("barrage_callbacks", context=context) == [[recorder.callback]]
     manager.call("barrage_pre_fit", context=context)
     manager.call("barrage_post_fit", context=context, history="history")
     manager.call("barrage_pre_score", context=context, records=[{"x": 1}])

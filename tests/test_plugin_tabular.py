@@ -186,8 +186,12 @@ def test_standardizer_bad_params_and_data_give_clear_errors():
         Standardizer(RecordMode.TRAIN, loader, inputs=["nope"]).fit(read_records(numeric_records(5)))
     records = numeric_records(10)
     records[4]["b"] = float("nan")
-    with pytest.raises(DataError, match="input 'features' holds NaN"):
+    with pytest.raises(DataError, match=r"records: record 4, column 'b': NaN \(input 'features'\[1\]\); set the "
+                                        r"Standardizer's fill_missing"):
         fitted_standardizer(records)
+    records[4]["b"] = float("inf")
+    with pytest.raises(DataError, match=r"record 4, column 'b': inf"):
+        fitted_standardizer(records, fill_missing=True)
     with pytest.raises(ValueError, match="not fitted"):
         Standardizer(RecordMode.TRAIN, loader, inputs="features").transform(({"features": np.zeros(3)},))
 
@@ -362,3 +366,19 @@ def test_columns_and_per_record_pipelines_give_the_same_batches(make):
             assert part_left.keys() == part_right.keys()
             for name in part_left:
                 np.testing.assert_allclose(part_left[name], part_right[name], rtol=1e-6)
+
+
+def test_standardizer_fill_missing_fits_without_the_gaps_and_fills_them_with_the_mean():
+    records = numeric_records(30)
+    for index in (3, 11, 12):
+        records[index]["b"] = float("nan")
+    transformer = fitted_standardizer(records, fill_missing=True)
+    values = np.asarray([r["b"] for r in records])
+    stats = transformer.statistics["inputs"]["features"]
+    np.testing.assert_allclose(stats["mean"][1], np.nanmean(values))
+    np.testing.assert_allclose(stats["std"][1], np.nanstd(values))
+    x, _ = transformer.transform(({"features": np.asarray([[1.0, np.nan, 2.0]])}, {"y": np.asarray([0.0])}))
+    assert x["features"][0, 1] == 0.0  # the mean, standardised
+    assert np.isfinite(x["features"]).all()
+    with pytest.raises(TypeError, match="fill_missing"):
+        fitted_standardizer(records, fill_missing="yes")

@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
+from barrage.artifacts import JSONProblem, parse_json
 from barrage.config.checks import (
     BarrageConfigWarning,
     check_callback_keywords,
@@ -21,6 +22,7 @@ from barrage.config.checks import (
     resolve_imports,
 )
 from barrage.config.schema import DEFAULTS, SCHEMA, merge_defaults, schema_problems
+from barrage.config.values import value_problems
 from barrage.errors import ConfigError
 from barrage.runtime import Runtime, default_runtime
 
@@ -43,6 +45,9 @@ def prepare_config(config: Any, runtime: Optional[Runtime] = None) -> Dict[str, 
     """
     if not isinstance(config, dict):
         raise ConfigError([f"config: must be a JSON object, got {type(config).__name__}"])
+    absurd = value_problems(config)
+    if absurd:
+        raise ConfigError(sorted(absurd, key=_path_order))
     runtime = runtime or default_runtime()
     registry = runtime.registry  # built first: plugins register components before configs are seen
     raw = json.loads(json.dumps(config))  # a deep copy that also proves it is plain JSON
@@ -67,9 +72,9 @@ def load_config_file(path: str) -> Any:
         raise ConfigError([f"{path}: no such file"])
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise ConfigError([f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]) from None
+            return parse_json(handle.read())
+    except JSONProblem as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot be read: {exc}"]) from None
 

@@ -184,29 +184,59 @@ def _bind_schedule(obj: Any, params: Dict[str, Any]) -> None:
 
 
 def resolve_imports(config: Dict[str, Any], registry: Registry) -> List[str]:
-    """Resolve every import block in place (adding ``source``/``target``); return problems."""
-    problems = []
-    for path, kind, block, binder in _import_blocks(config):
-        if not isinstance(block, dict) or not isinstance(block.get("import"), str) or not block["import"]:
-            continue
-        params = block.get("params")
-        if params is None:
-            params = block["params"] = {}
-        if path == "solver.optimizer.learning_rate" and not isinstance(params, dict):
-            problems.append(f"{path}.params: must be of type dict")
-            continue
-        try:
-            resolved = registry.resolve(kind, block["import"])
-        except BarrageError as exc:
-            problems.append(f"{path}.import: {exc}")
-            continue
-        block["source"] = str(resolved.component.source)
-        block["target"] = resolved.component.target
-        if isinstance(params, dict):
-            problem = _params_problem(binder, resolved.obj, params)
-            if problem:
-                problems.append(f"{path}.params: {problem}")
+    """Resolve every import block in place (adding ``source``/``target``); return problems.
+
+    A component may hold import blocks in its own params (``sequential_from_config``'s
+    ``layers``): it says so with a ``component_params`` attribute mapping the param to the
+    kind of its blocks, and those blocks are resolved here too, with their dotted paths.
+    """
+    problems: List[str] = []
+    blocks = list(_import_blocks(config))
+    while blocks:
+        path, kind, block, binder = blocks.pop(0)
+        resolved = _resolve_block(path, kind, block, binder, registry, problems)
+        if resolved is not None:
+            blocks.extend(_nested_blocks(path, resolved.obj, block.get("params")))
     return problems
+
+
+def _resolve_block(
+    path: str, kind: str, block: Any, binder: Callable[..., Any], registry: Registry, problems: List[str]
+) -> Any:
+    if not isinstance(block, dict) or not isinstance(block.get("import"), str) or not block["import"]:
+        return None
+    params = block.get("params")
+    if params is None:
+        params = block["params"] = {}
+    if not isinstance(params, dict):
+        if path == "solver.optimizer.learning_rate" or ".params." in path:  # outside the schema's reach
+            problems.append(f"{path}.params: must be of type dict")
+        return None
+    try:
+        resolved = registry.resolve(kind, block["import"])
+    except BarrageError as exc:
+        problems.append(f"{path}.import: {exc}")
+        return None
+    block["source"] = str(resolved.component.source)
+    block["target"] = resolved.component.target
+    problem = _params_problem(binder, resolved.obj, params)
+    if problem:
+        problems.append(f"{path}.params: {problem}")
+    return resolved
+
+
+def _nested_blocks(path: str, obj: Any, params: Any) -> Iterator[Tuple[str, str, Any, Callable[..., Any]]]:
+    """The import blocks a resolved component declares in its params (``component_params``)."""
+    declared = getattr(obj, "component_params", None)
+    if not isinstance(declared, dict) or not isinstance(params, dict):
+        return
+    for param, kind in declared.items():
+        value = params.get(param)
+        if isinstance(value, list):
+            for index, block in enumerate(value):
+                yield f"{path}.params.{param}[{index}]", kind, block, _bind_partial_if_class
+        elif isinstance(value, dict):
+            yield f"{path}.params.{param}", kind, value, _bind_partial_if_class
 
 
 def _params_problem(binder: Callable, obj: Any, params: Dict[str, Any]) -> Optional[str]:

@@ -25,6 +25,11 @@ IMPORT_BLOCK_FIELDS: Dict[str, Any] = {
 }
 
 
+MAX_COUNT = 2**31 - 1  # batch sizes, epochs, steps: what TensorFlow's int32 counters hold
+MAX_SEED = 2**32 - 1  # what NumPy's legacy seeding (keras.utils.set_random_seed) accepts
+MAX_WORKERS = 256
+
+
 def import_block(**extra: Any) -> Dict[str, Any]:
     return {"type": "dict", "schema": IMPORT_BLOCK_FIELDS, **extra}
 
@@ -38,8 +43,8 @@ SCHEMA: Dict[str, Any] = {
             "transformer": import_block(),
             "augmentor": {"type": "list", "schema": import_block()},
             "sample_count": {"type": "string", "nullable": True, "empty": False},
-            "seed": {"type": "integer", "nullable": True, "min": 0},
-            "workers": {"type": "integer", "nullable": True, "min": 1},
+            "seed": {"type": "integer", "nullable": True, "min": 0, "max": MAX_SEED},
+            "workers": {"type": "integer", "nullable": True, "min": 1, "max": MAX_WORKERS},
         },
     },
     "model": {
@@ -77,9 +82,9 @@ SCHEMA: Dict[str, Any] = {
                     "target": {"type": "string"},
                 },
             },
-            "batch_size": {"type": "integer", "min": 1},
-            "epochs": {"type": "integer", "min": 1},
-            "steps": {"type": "integer", "min": 1, "nullable": True},
+            "batch_size": {"type": "integer", "min": 1, "max": MAX_COUNT},
+            "epochs": {"type": "integer", "min": 1, "max": MAX_COUNT},
+            "steps": {"type": "integer", "min": 1, "max": MAX_COUNT, "nullable": True},
             **{spec.name: spec.schema() for spec in configurable_services("solver")},
         },
     },

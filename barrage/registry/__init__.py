@@ -27,6 +27,7 @@ from barrage.registry.components import PYTHON_PATH, Component, ComponentFailure
 from barrage.registry.keras_names import KerasNames, LegacyPathError, keras_version
 from barrage.registry.kinds import KIND_NAMES, KINDS, Kind, get_kind
 from barrage.registry.python_paths import import_path, path_target
+from barrage.registry.trust import library_problem, unsafe_layer_problem
 
 __all__ = [
     "KINDS",
@@ -45,10 +46,13 @@ class Registry:
     """Resolves component names of every kind; see the module docstring for the sources.
 
     ``strict``: only registered (entry point, hook or Keras) components resolve.
+    ``allow_unsafe_layers``: layers that load or run external code or graphs resolve
+    (see :mod:`barrage.registry.trust`).
     """
 
-    def __init__(self, strict: bool = False) -> None:
+    def __init__(self, strict: bool = False, allow_unsafe_layers: bool = False) -> None:
         self.strict = strict
+        self.allow_unsafe_layers = allow_unsafe_layers
         self.failures: List[ComponentFailure] = []
         self._registered: Dict[str, Dict[str, List[Component]]] = {kind: {} for kind in KIND_NAMES}
         self._cache: Dict[Tuple[str, str], Resolved] = {}
@@ -116,12 +120,21 @@ class Registry:
         key = (kind, name)
         if key not in self._cache:
             resolved = self._find(row, name)
-            problem = row.check(resolved.obj)
+            problem = self._problem(row, resolved)
             if problem:
                 component = resolved.component
                 raise ComponentError(f"{kind} '{name}' ({component.target}, from {component.source}) {problem}")
             self._cache[key] = resolved
         return self._cache[key]
+
+    def _problem(self, kind: Kind, resolved: Resolved) -> Optional[str]:
+        """Why ``resolved`` may not be used: its kind's type check, then the trust rules."""
+        problem = kind.check(resolved.obj)
+        if not problem and not resolved.component.source.registered:
+            problem = library_problem(resolved.obj)
+        if not problem and kind.name == "layer" and not self.allow_unsafe_layers:
+            problem = unsafe_layer_problem(resolved.obj)
+        return problem
 
     def _find(self, kind: Kind, name: str) -> Resolved:
         registered = self._registered[kind.name].get(name) or self._registered_by_target(kind.name, name)

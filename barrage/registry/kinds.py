@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import attrs
 
 from barrage.errors import ComponentError
+from barrage.registry.trust import standard_library_problem
 
 TypeCheck = Callable[[Any], Optional[str]]
 
@@ -62,7 +63,11 @@ def _subclass_of(base_path: str) -> TypeCheck:
 
 
 def _function(obj: Any) -> Optional[str]:
-    if inspect.isclass(obj) or not callable(obj):
+    """A plain Python function (augmentors, network builders), not Python's own."""
+    problem = standard_library_problem(obj)
+    if problem:
+        return problem
+    if not inspect.isfunction(obj):
         return "is not a function"
     return None
 
@@ -74,8 +79,12 @@ def _class_or_function(base_path: str, words: str, aliases: Tuple[str, ...] = ()
     def check(obj: Any) -> Optional[str]:
         if isinstance(obj, str) and obj in aliases:
             return None
-        if inspect.isfunction(obj) or subclass(obj) is None:
+        if subclass(obj) is None:
             return None
+        if callable(obj) and not inspect.isclass(obj):
+            problem = standard_library_problem(obj)
+            if problem or inspect.isfunction(obj):
+                return problem
         return f"is neither a {base_path} subclass nor a {words} function"
 
     return check

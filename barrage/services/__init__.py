@@ -17,19 +17,21 @@ import attrs
 
 MODE_FIELD = {"type": "string", "allowed": ["min", "max"], "required": True}
 MONITOR_FIELD = {"type": "string", "required": True, "empty": False}
-PATIENCE_FIELD = {"type": "integer", "min": 0, "required": True}
+PATIENCE_FIELD = {"type": "integer", "min": 0, "max": 2**31 - 1, "required": True}
 
 
 @attrs.frozen
 class ServiceRun:
     """What a service builder gets: the resolved config and where the run's files go.
 
-    ``best_so_far`` is the best monitored value of the epochs already done when a run is
-    resumed, so that a resumed run never replaces a better checkpoint with a worse one.
+    When a run is resumed, ``report_rows`` are the report rows of the epochs already
+    done, and ``best_so_far`` the best monitored value among them, so that a resumed run
+    never replaces a better checkpoint with a worse one.
     """
 
     config: Dict[str, Any]
     layout: Any  # barrage.artifacts.ArtifactLayout
+    report_rows: List[Dict[str, str]] = attrs.field(factory=list)
     best_so_far: Optional[float] = None
 
 
@@ -53,6 +55,8 @@ class ServiceSpec:
         reserved: keywords of ``keras_class`` that Barrage sets and a config cannot.
         monitor_side: ``"validation"`` or ``"training"`` when the monitor must watch that
             side (a monitor on the wrong side is corrected with a warning).
+        closing: runs after the plugins' callbacks, as the very last callback (the resume
+            checkpoint: an epoch counts as done only once everything else has seen it).
     """
 
     name: str
@@ -63,6 +67,7 @@ class ServiceSpec:
     default: Optional[Dict[str, Any]] = None
     reserved: FrozenSet[str] = frozenset()
     monitor_side: Optional[str] = None
+    closing: bool = False
 
     @property
     def path(self) -> str:
@@ -109,6 +114,30 @@ def _learning_rate_logger(block: Dict[str, Any], run: ServiceRun) -> Any:
     return LearningRateLogger()
 
 
+def _resume_checkpoint(block: Dict[str, Any], run: ServiceRun) -> Any:
+    from barrage.services.resume_checkpoint import ResumeCheckpoint
+
+    return ResumeCheckpoint(run.layout)
+
+
+def _best_checkpoint(block: Dict[str, Any], run: ServiceRun) -> Any:
+    from barrage.services.best_checkpoint import BestCheckpoint
+
+    return BestCheckpoint(run.layout, initial_value_threshold=run.best_so_far, **block)
+
+
+def _nan_guard(block: Dict[str, Any], run: ServiceRun) -> Any:
+    from barrage.services.nan_guard import NanGuard
+
+    return NanGuard()
+
+
+def _training_report(block: Dict[str, Any], run: ServiceRun) -> Any:
+    from barrage.services.training_report import TrainingReport
+
+    return TrainingReport(run.layout.report, run.report_rows)
+
+
 EARLY_STOPPING_FIELDS = {
     "monitor": MONITOR_FIELD, "mode": MODE_FIELD, "patience": PATIENCE_FIELD,
     "min_delta": {"type": "number", "min": 0, "required": True},
@@ -121,26 +150,15 @@ def _early_stopping(monitor: str) -> Dict[str, Any]:
 
 # In the order the callbacks run.
 SERVICES: Tuple[ServiceSpec, ...] = (
-    ServiceSpec(
-        "resume_checkpoints", "BackupAndRestore",
-        _keras_callback("BackupAndRestore", lambda run: {"backup_dir": run.layout.resume_dir}),
-    ),
     ServiceSpec("learning_rate_logger", "Callback", _learning_rate_logger),
     ServiceSpec(
-        "best_checkpoint", "ModelCheckpoint",
-        _keras_callback("ModelCheckpoint", lambda run: {
-            "filepath": run.layout.best_weights, "save_best_only": True, "save_weights_only": True,
-            "initial_value_threshold": run.best_so_far,
-        }),
+        "best_checkpoint", "ModelCheckpoint", _best_checkpoint,
         section="services", fields={"monitor": MONITOR_FIELD, "mode": MODE_FIELD},
         default={"monitor": "val_loss", "mode": "min"},
-        reserved=frozenset({"filepath", "save_best_only", "save_weights_only", "initial_value_threshold"}),
+        reserved=frozenset({"filepath", "save_best_only", "save_weights_only", "initial_value_threshold", "save_freq"}),
         monitor_side="validation",
     ),
-    ServiceSpec(
-        "training_report", "CSVLogger",
-        _keras_callback("CSVLogger", lambda run: {"filename": run.layout.report, "append": True}),
-    ),
+    ServiceSpec("training_report", "CSVLogger", _training_report),
     ServiceSpec(
         "tensorboard", "TensorBoard",
         _keras_callback("TensorBoard", lambda run: {"log_dir": run.layout.tensorboard_dir}),
@@ -155,7 +173,7 @@ SERVICES: Tuple[ServiceSpec, ...] = (
         section="services", fields=EARLY_STOPPING_FIELDS, default=_early_stopping("val_loss"),
         monitor_side="validation",
     ),
-    ServiceSpec("nan_guard", "TerminateOnNaN", _keras_callback("TerminateOnNaN")),
+    ServiceSpec("nan_guard", "TerminateOnNaN", _nan_guard),
     ServiceSpec(
         "learning_rate_reducer", "ReduceLROnPlateau", _keras_callback("ReduceLROnPlateau"),
         section="solver",
@@ -164,6 +182,7 @@ SERVICES: Tuple[ServiceSpec, ...] = (
             "factor": {"type": "number", "min": 0, "max": 1, "required": True},
         },
     ),
+    ServiceSpec("resume_checkpoints", "Callback", _resume_checkpoint, closing=True),
 )
 
 
@@ -172,15 +191,16 @@ def configurable_services(section: Optional[str] = None) -> List[ServiceSpec]:
     return [s for s in SERVICES if s.configurable and (section is None or s.section == section)]
 
 
-def build_services(run: ServiceRun) -> List[Any]:
-    """Barrage's callbacks for one run, in the order they must run (switched-off
-    services left out)."""
-    callbacks = []
-    for spec in SERVICES:
-        block = spec.block(run.config)
-        if block is not None:
-            callbacks.append(spec.build(dict(block), run))
-    return callbacks
+def build_services(run: ServiceRun, plugin_callbacks: Iterable[Any] = ()) -> List[Any]:
+    """Every callback of one run in the order they run: the services (switched-off ones
+    left out), the plugins' callbacks, then the closing services."""
+    built = [(spec, spec.build(dict(block), run)) for spec in SERVICES
+             for block in [spec.block(run.config)] if block is not None]
+    return (
+        [callback for spec, callback in built if not spec.closing]
+        + list(plugin_callbacks)
+        + [callback for spec, callback in built if spec.closing]
+    )
 
 
 def monitor_problems(config: Dict[str, Any], logged: Iterable[str]) -> List[str]:

@@ -62,5 +62,5 @@ def make_batch_source(
     chain = list(augmentors) if training else []
     if not per_record and loader.vectorized and transformer.vectorized:
         columns = load_columns(table, loader, transformer)
-        return ColumnSource(table.origin, mode, order, columns, chain, workers)
+        return ColumnSource(table.origin, mode, order, columns, loader, chain, workers)
     return RecordSource(table, mode, order, loader, transformer, chain, workers)

@@ -14,9 +14,10 @@ import abc
 import threading
 from typing import Any, ClassVar, List, Optional
 
-from barrage.dataset import DataRecord, RecordMode
+from barrage.dataset import DataRecord, RecordLoader, RecordMode
+from barrage.errors import DataError
 from barrage.sources.order import BatchOrder
-from barrage.sources.values import BatchSpec
+from barrage.sources.values import BatchSpec, LabelRange, refuse_missing
 
 
 class BatchSource(abc.ABC):
@@ -24,11 +25,13 @@ class BatchSource(abc.ABC):
 
     name: ClassVar[str] = "source"
 
-    def __init__(self, origin: str, mode: RecordMode, order: BatchOrder, spec: BatchSpec):
+    def __init__(self, origin: str, mode: RecordMode, order: BatchOrder, spec: BatchSpec, loader: RecordLoader):
         self.origin = origin
         self.mode = mode
         self.order = order
         self.spec = spec
+        self.loader = loader
+        self.label_ranges: List[LabelRange] = []
         self._error: Optional[BaseException] = None
         self._lock = threading.Lock()
 
@@ -62,6 +65,31 @@ class BatchSource(abc.ABC):
     @abc.abstractmethod
     def _batches(self, start_batch: int) -> Any:
         """The batches from ``start_batch`` on, before prefetching."""
+
+    # -- values that cannot train -----------------------------------------------------
+
+    def require_labels(self, ranges: List[LabelRange]) -> None:
+        """Refuse labels outside their classes (for sparse losses), naming the record."""
+        self.label_ranges = list(ranges)
+
+    def check_values(self, batch: DataRecord, records: Any) -> None:
+        """A ``DataError`` naming the record and column of the first missing or
+        non-finite value, or label outside its classes (``records[row]`` is the record
+        behind each row of ``batch``)."""
+        refuse_missing(batch, self.origin, records, self.loader)
+        targets = batch[1] if len(batch) > 1 else {}
+        for label_range in self.label_ranges:
+            if label_range.name in targets:
+                bad = label_range.first_outside(targets[label_range.name])
+                if bad is not None:
+                    raise DataError(bad.message(self.origin, int(records[bad.row]), self.loader))
+
+    def records_of_batch(self, batch_number: int) -> List[int]:
+        """The records of batch ``batch_number`` (counted from the first batch of the
+        first pass), for messages about a batch TensorFlow refused."""
+        pass_number, offset = divmod(batch_number, self.batches_per_pass)
+        order = self.order.pass_order(pass_number)
+        return [int(i) for i in order[offset * self.batch_size:(offset + 1) * self.batch_size]]
 
     # -- errors from inside tf.data ---------------------------------------------------
 

@@ -17,12 +17,12 @@ from barrage.errors import DataError
 from barrage.sources.base import BatchSource
 from barrage.sources.order import BatchOrder
 from barrage.sources.python_batches import augment, python_batches, stack_checked
-from barrage.sources.values import BatchSpec, normalise_data_record
+from barrage.sources.values import BatchSpec, LabelRange, normalise_data_record, refuse_missing
 
 
 def load_columns(table: Any, loader: RecordLoader, transformer: RecordTransformer) -> DataRecord:
     """Load and transform every record of ``table`` at once, with the dtype rules applied;
-    every value must have one row per record."""
+    every value must have one row per record, and hold no missing or non-finite value."""
     try:
         data_record = loader.load_columns(table)
     except DataError:
@@ -34,6 +34,7 @@ def load_columns(table: Any, loader: RecordLoader, transformer: RecordTransforme
         for name, array in values.items():
             if len(array) != len(table):
                 raise DataError(f"{table.origin}: {part} '{name}' has {len(array)} rows for {len(table)} records")
+    refuse_missing(data_record, table.origin, np.arange(len(table)), loader)
     return data_record
 
 
@@ -48,16 +49,24 @@ class ColumnSource(BatchSource):
         mode: RecordMode,
         order: BatchOrder,
         columns: DataRecord,
+        loader: RecordLoader,
         augmentors: Sequence[Augmentor] = (),
         workers: Optional[int] = None,
     ):
         self.columns = columns
+        self.rows = len(next(iter(columns[0].values())))  # one per record; every network has an input
         self.augmentors = list(augmentors)
         self.workers = workers
         self._tensors: Optional[Any] = None
-        super().__init__(origin, mode, order, BatchSpec.of_batch(columns))
+        super().__init__(origin, mode, order, BatchSpec.of_batch(columns), loader)
         if self.augmentors:  # augmentors may change dtypes and shapes: record 0 as batches hold it
             self.spec = BatchSpec.of_batch(self._augmented(np.arange(1), 0, 0, check=False))
+
+    def require_labels(self, ranges: List[LabelRange]) -> None:
+        """Checked at once, on the whole columns (augmentors may still change labels:
+        their batches are checked too)."""
+        super().require_labels(ranges)
+        self.check_values(self.columns, np.arange(self.rows))
 
     def _batches(self, start_batch: int) -> Any:
         if self.augmentors:

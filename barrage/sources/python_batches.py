@@ -39,7 +39,8 @@ def augment(
 
 def stack_checked(source: BatchSource, records: List[DataRecord], indices: np.ndarray, check: bool) -> DataRecord:
     """Check each record against the source's spec (naming the first that does not fit),
-    stack them and apply the dtype rules to the batch."""
+    stack them, apply the dtype rules to the batch and refuse values that cannot train
+    (:meth:`BatchSource.check_values`)."""
     if check:
         for data_record, index in zip(records, indices):
             source.spec.check(data_record, f"{source.origin}: record {int(index)}")
@@ -47,7 +48,10 @@ def stack_checked(source: BatchSource, records: List[DataRecord], indices: np.nd
         stacked = stack_data_records(records)
     except StackError as exc:
         raise DataError(f"{source.origin}: record {int(indices[exc.position])}: {exc}") from None
-    return normalise_data_record(stacked, source.origin)
+    batch = normalise_data_record(stacked, source.origin)
+    if check:
+        source.check_values(batch, indices)
+    return batch
 
 
 def python_batches(source: BatchSource, index_dataset: Any, build: BuildBatch, workers: Optional[int]) -> Any:

@@ -38,12 +38,11 @@ class RecordSource(BatchSource):
         workers: Optional[int] = None,
     ):
         self.table = table
-        self.loader = loader
         self.transformer = transformer
         self.augmentors = list(augmentors)
         self.workers = workers
         first = np.arange(min(1, len(table)))
-        super().__init__(table.origin, mode, order, BatchSpec(()))
+        super().__init__(table.origin, mode, order, BatchSpec(()), loader)
         self.spec = BatchSpec.of_batch(self._build(first, 0, 0, check=False))  # record 0 fixes dtypes and shapes
 
     def _batches(self, start_batch: int) -> Any:

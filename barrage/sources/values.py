@@ -14,8 +14,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import attrs
 import numpy as np
+import pandas as pd
 
-from barrage.dataset import PARTS, DataRecord
+from barrage.dataset import PART_WORDS, PARTS, DataRecord, RecordLoader
 from barrage.errors import DataError
 
 
@@ -33,8 +34,9 @@ def normalise(array: Any, where: str) -> np.ndarray:
         return array.astype(object)
     if kind == "O":
         flat = array.ravel()
-        if len(flat) and all(isinstance(v, (str, bytes)) for v in flat):
-            return array
+        text = [isinstance(v, (str, bytes)) for v in flat]
+        if any(text) and all(t or _blank(v) for t, v in zip(text, flat)):
+            return array  # text, maybe with blanks (refused later, naming the record)
         try:
             return array.astype(np.float32)
         except (TypeError, ValueError):
@@ -52,6 +54,10 @@ def normalise_data_record(data_record: DataRecord, origin: str) -> DataRecord:
             normalised[name] = array.astype(np.float32, copy=False) if part == "w" else array
         out.append(normalised)
     return tuple(out)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 @attrs.frozen
@@ -132,6 +138,99 @@ class BatchSpec:
         by_part = dict(zip(PARTS, data_record))
         for spec in self.values:
             yield spec, by_part[spec.part][spec.name]
+
+
+# -- values that cannot train -----------------------------------------------------------
+
+
+@attrs.frozen
+class BadValue:
+    """Where a batched data record holds a value Barrage refuses to train or score on."""
+
+    part: str
+    name: str
+    row: int
+    position: Tuple[int, ...]
+    what: str  # "NaN", "inf", "a blank", "label 7 outside [0, 3)"
+
+    def message(self, origin: str, record: int, loader: Optional[RecordLoader] = None) -> str:
+        """``origin: record N, column 'k': what (input 'x')`` (the column when the loader
+        can tell which record key the value came from)."""
+        column = loader.column_of(self.part, self.name, self.position) if loader is not None else None
+        where = f", column '{column}'" if column else ""
+        index = "".join(f"[{i}]" for i in self.position)
+        return f"{origin}: record {record}{where}: {self.what} ({PART_WORDS[self.part]} '{self.name}'{index})"
+
+
+def first_missing(data_record: DataRecord) -> Optional[BadValue]:
+    """The first NaN, infinite or blank value of a batched data record, or ``None``.
+
+    Numbers must be finite; text must not be blank (``None``/NaN). Vectorised: one
+    ``isfinite`` (or ``isna``) per array.
+    """
+    for part, values in zip(PARTS, data_record):
+        for name, value in values.items():
+            bad = first_bad_value(value, part, name)
+            if bad is not None:
+                return bad
+    return None
+
+
+def first_bad_value(value: Any, part: str, name: str, allow_nan: bool = False) -> Optional[BadValue]:
+    """The first NaN, infinite or blank entry of one batched value (``allow_nan``: only
+    infinities count), or ``None``."""
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        bad = np.isinf(array) if allow_nan else ~np.isfinite(array)
+    elif array.dtype.kind == "O" and not allow_nan:
+        bad = np.asarray(pd.isna(array), dtype=bool)
+    else:
+        return None
+    if not bad.any():
+        return None
+    flat = int(np.argmax(bad.ravel()))
+    row, *position = np.unravel_index(flat, array.shape) if array.ndim else (0,)
+    found = array.ravel()[flat]
+    what = "a blank" if array.dtype.kind == "O" else ("NaN" if np.isnan(found) else str(found))
+    return BadValue(part, name, int(row), tuple(int(p) for p in position), what)
+
+
+def refuse_missing(data_record: DataRecord, origin: str, records: np.ndarray, loader: RecordLoader) -> None:
+    """A ``DataError`` naming the record and column of the first missing or non-finite
+    value (``records[row]`` is the record behind each row of the batch)."""
+    bad = first_missing(data_record)
+    if bad is not None:
+        raise DataError(
+            bad.message(origin, int(records[bad.row]), loader)
+            + "; Barrage does not train or score on missing values: clean the data or fill them "
+            "(e.g. the Standardizer's fill_missing)"
+        )
+
+
+@attrs.frozen
+class LabelRange:
+    """Integer class labels of output ``name`` for a sparse loss: ``0 <= label < classes``
+    (``ignore``, if set, is also allowed)."""
+
+    name: str
+    classes: int
+    ignore: Optional[int] = None
+
+    def first_outside(self, labels: Any) -> Optional[BadValue]:
+        array = np.asarray(labels)
+        if array.dtype.kind not in "biuf":
+            return BadValue("y", self.name, 0, (), f"labels of type {array.dtype} where class ids are expected")
+        whole = np.isfinite(array) & (array == np.floor(array)) if array.dtype.kind == "f" else True
+        bad = ~(whole & (array >= 0) & (array < self.classes))
+        if self.ignore is not None:
+            bad &= array != self.ignore
+        if not np.any(bad):
+            return None
+        flat = int(np.argmax(np.ravel(bad)))
+        row, *position = np.unravel_index(flat, array.shape) if array.ndim else (0,)
+        value = array.ravel()[flat].item()
+        return BadValue("y", self.name, int(row), tuple(int(p) for p in position),
+                        f"label {value!r} is not a class id in [0, {self.classes})")
 
 
 def _dtype_of(value: np.ndarray) -> Optional[np.dtype]:

@@ -1,0 +1,109 @@
+"""What Barrage refuses to call, whatever a config says (see ``docs/security.md``).
+
+A config or an artifact directory may come from someone else. Three rules keep it from
+running code its reader did not choose:
+
+1. Nothing from the standard library or the builtins is a component (``os.system`` is
+   not a network builder), from any source.
+2. A component named by a full Python path must be *user code*: not defined in Barrage
+   itself or in any distribution Barrage depends on (``numpy.load``,
+   ``keras.models.load_model`` and ``pandas.read_pickle`` are not network builders).
+   Library objects that are components are reached through the registry (entry points,
+   plugins, Keras's namespaces), never by path.
+3. Layers that load or execute external graphs or code (``TFSMLayer``, ``Lambda``, the
+   JAX, Flax and PyTorch wrappers) are refused unless the policy allows them
+   (``--allow-unsafe-layers``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import re
+import sys
+from importlib import metadata
+from typing import Any, FrozenSet, Optional, Tuple
+
+UNSAFE_LAYERS: Tuple[str, ...] = (
+    "keras.layers.TFSMLayer",
+    "keras.layers.Lambda",
+    "keras.layers.TorchModuleWrapper",
+    "keras.layers.JaxLayer",
+    "keras.layers.FlaxLayer",
+)
+
+
+def defining_module(obj: Any) -> str:
+    """The module an object was defined in (``"builtins"`` for C builtins)."""
+    module = getattr(obj, "__module__", None)
+    if module is None and inspect.isbuiltin(obj):
+        return "builtins"
+    return module or ""
+
+
+def standard_library_problem(obj: Any) -> Optional[str]:
+    """Why ``obj`` may not be a component because Python itself defines it, or ``None``."""
+    if inspect.isbuiltin(obj) or type(obj).__name__ in ("method-wrapper", "wrapper_descriptor"):
+        return "is a builtin, not a component"
+    top = defining_module(obj).partition(".")[0]
+    if top == "builtins" or top in sys.stdlib_module_names:
+        return f"is defined in the standard library ({defining_module(obj)}), not a component"
+    return None
+
+
+def library_problem(obj: Any) -> Optional[str]:
+    """Why ``obj``, named by a Python path, is not user code (see rule 2), or ``None``."""
+    top = defining_module(obj).partition(".")[0]
+    if top in library_packages():
+        return (
+            f"is library code ({defining_module(obj)}), not a component: by Python path only user code resolves; "
+            "library components come through the registry (entry points, plugins, Keras names)"
+        )
+    return None
+
+
+def unsafe_layer_problem(obj: Any) -> Optional[str]:
+    """Why the layer class ``obj`` is refused unless unsafe layers are allowed, or ``None``."""
+    for path in UNSAFE_LAYERS:
+        module_name, _, name = path.rpartition(".")
+        unsafe = getattr(importlib.import_module(module_name), name, None)
+        if unsafe is not None and inspect.isclass(obj) and issubclass(obj, unsafe):
+            return (
+                f"loads or runs external code or graphs ({path}); it is refused unless unsafe layers are "
+                "allowed (--allow-unsafe-layers, BARRAGE_ALLOW_UNSAFE_LAYERS=1)"
+            )
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def library_packages() -> FrozenSet[str]:
+    """Top-level import names of Barrage and every distribution it depends on."""
+    closure = _dependency_closure("barrage")
+    packages = {"barrage"}
+    for package, distributions in metadata.packages_distributions().items():
+        if any(_normalise(d) in closure for d in distributions):
+            packages.add(package)
+    return frozenset(packages)
+
+
+def _dependency_closure(root: str) -> FrozenSet[str]:
+    seen = set()
+    todo = [root]
+    while todo:
+        name = _normalise(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requirements = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in requirements:
+            if "extra ==" not in requirement:
+                todo.append(re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0])
+    return frozenset(seen)
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
