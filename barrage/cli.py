@@ -14,7 +14,6 @@ Every failure prints one ``error: ...`` line and no traceback (``--debug`` shows
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import shlex
@@ -33,6 +32,10 @@ EXIT_INTERNAL_ERROR = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class UsageError(BarrageError):
+    """A command's arguments are wrong in a way worth explaining (not just malformed)."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -253,7 +256,8 @@ def validate(config_path: str, show: bool) -> None:
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.argument("train_data", metavar="TRAIN_DATA", type=click.Path())
 @click.argument("validation_data", metavar="VALIDATION_DATA", type=click.Path())
-@click.option("-a", "--artifact-dir", required=True, type=click.Path(file_okay=False), help="Where to write the run.")
+@click.option("-a", "--artifact-dir", default="artifacts", show_default=True, type=click.Path(),
+              help="Where to write the run (a directory that does not exist yet, unless --resume).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in ARTIFACT_DIR.")
 @click.option("--verbose", type=click.IntRange(0, 2), default=None, help="Keras verbosity (default: progress bar).")
 def train(config_path: str, train_data: str, validation_data: str, artifact_dir: str, resume: bool,
@@ -316,8 +320,33 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def score(artifact_dir: str, data: str, output: str, batch_size: Optional[int], overwrite: bool) -> None:
     """Score DATA with the model in ARTIFACT_DIR and write one score per record to OUTPUT."""
+    _score_to_file(artifact_dir, data, output, batch_size, overwrite, "barrage score ARTIFACT_DIR DATA")
+
+
+@cli.command()
+@click.argument("score_data", metavar="SCORE_DATA", type=click.Path())
+@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
+@click.option("-o", "--output", default="scores.json", show_default=True, type=click.Path(),
+              help="Scores file: .json, .jsonl or .csv.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Scoring batch size (default: the config's)."
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def predict(score_data: str, artifact_dir: str, output: str, batch_size: Optional[int], overwrite: bool) -> None:
+    """Score SCORE_DATA with the model in ARTIFACT_DIR (the original Barrage's order and
+    default output; 'score' takes ARTIFACT_DIR first)."""
+    _score_to_file(artifact_dir, score_data, output, batch_size, overwrite, "barrage predict SCORE_DATA ARTIFACT_DIR")
+
+
+def _score_to_file(artifact_dir: str, data: str, output: str, batch_size: Optional[int], overwrite: bool,
+                   usage: str) -> None:
     from barrage.records import check_output_path, write_scores
 
+    if os.path.isfile(artifact_dir) and os.path.isfile(os.path.join(data, "config.json")):
+        raise UsageError(
+            f"'{data}' is an artifact directory and '{artifact_dir}' a file: the two are the other way round "
+            f"({usage})"
+        )
     check_output_path(output, overwrite)  # before any work
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
@@ -327,14 +356,11 @@ def score(artifact_dir: str, data: str, output: str, batch_size: Optional[int], 
     click.echo(f"wrote {len(scores)} scores to {output}")
 
 
-def _alias(command: click.Command, name: str) -> click.Command:
-    alias = copy.copy(command)
-    alias.name = name
-    alias.help = alias.short_help = f"The same as '{command.name}'."
-    return alias
-
-
-cli.add_command(_alias(score, "predict"))
+@cli.command("help")
+@click.pass_context
+def help_command(ctx: click.Context) -> None:
+    """Show this help (the same as --help)."""
+    click.echo(ctx.find_root().get_help())
 
 
 def main(argv: Optional[List[str]] = None, runtime: Optional[Runtime] = None) -> None:

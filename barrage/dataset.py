@@ -18,14 +18,20 @@ from __future__ import annotations
 import abc
 import copy
 import enum
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+if TYPE_CHECKING:  # pragma: no cover - for the InputRecords alias only
+    import pandas
+
 Record = Dict[str, Any]
 Records = Sequence[Record]
+InputRecords = Union[Records, "pandas.DataFrame"]  # what train and predict accept (files too)
 DataRecord = Tuple[Dict[str, Any], ...]
+BatchDataRecords = Tuple[Dict[str, np.ndarray], ...]  # a data record with a leading batch axis
 RecordScore = Dict[str, Any]
+BatchRecordScores = List[RecordScore]
 KeySpec = Union[str, Sequence[str]]
 # The parts of a data record, in order: inputs, outputs (targets), sample weights.
 PARTS: Tuple[str, ...] = ("x", "y", "w")
@@ -35,8 +41,11 @@ __all__ = [
     "PARTS",
     "Record",
     "Records",
+    "InputRecords",
     "DataRecord",
+    "BatchDataRecords",
     "RecordScore",
+    "BatchRecordScores",
     "RecordMode",
     "RecordLoader",
     "RecordTransformer",
@@ -67,8 +76,14 @@ class RecordLoader(abc.ABC):
 
     vectorized: bool = False
 
-    def __init__(self, mode: RecordMode):
+    def __init__(self, mode: RecordMode, **params: Any):
+        """Sets ``self.mode``. Extra ``params`` are accepted and ignored, so a subclass may
+        pass its own on (as loaders written for the original Barrage do)."""
         self.mode = RecordMode(mode)
+
+    def __call__(self, record: Record) -> DataRecord:
+        """``loader(record)`` is ``loader.load(record)``."""
+        return self.load(record)
 
     @abc.abstractmethod
     def load(self, record: Record) -> DataRecord:
@@ -109,10 +124,23 @@ class RecordTransformer(abc.ABC):
 
     vectorized: bool = False
 
-    def __init__(self, mode: RecordMode, loader: RecordLoader):
+    def __init__(self, mode: RecordMode, loader: RecordLoader, **params: Any):
+        """Sets ``self.mode``, ``self.loader`` and empty ``network_params``. Extra
+        ``params`` are accepted and ignored (see :class:`RecordLoader`)."""
         self.mode = RecordMode(mode)
         self.loader = loader
-        self.network_params: Dict[str, Any] = {}
+        self._network_params: Dict[str, Any] = {}
+
+    @property
+    def network_params(self) -> Dict[str, Any]:
+        """What ``fit`` computed for the network builder (keyword arguments, JSON)."""
+        return self._network_params
+
+    @network_params.setter
+    def network_params(self, value: Dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            raise TypeError(f"network_params must be a dict, got {type(value).__name__}")
+        self._network_params = value
 
     def requires(self) -> Dict[str, Tuple[str, List[str]]]:
         """The loaded names this transformer needs, per part: ``{"x": (param, names)}``,

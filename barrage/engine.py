@@ -231,9 +231,11 @@ class BarrageModel:
 
     # -- loading and scoring ----------------------------------------------------------
 
-    def load(self) -> Any:
+    def load(self) -> "BarrageModel":
         """Rebuild the network from the artifacts and load the best checkpoint's weights,
-        after checking every file against the manifest."""
+        after checking every file against the manifest. Returns the model itself, so
+        ``BarrageModel(dir).load().predict(records)`` chains (``.network`` is the
+        ``keras.Model``)."""
         self.layout.require(artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.DATASET, BEST_WEIGHTS_PATH)
         _verify_recorded(self.layout)
         Manifest(self.artifact_dir).verify([BEST_WEIGHTS_PATH])
@@ -248,7 +250,7 @@ class BarrageModel:
             network = build_network(config, network_params, registry)
         load_weights(network, self.layout.best_weights)
         self.config, self.network, self.transformer = config, network, transformer
-        return network
+        return self
 
     def predict(self, records: RecordsLike, batch_size: Optional[int] = None) -> List[RecordScore]:
         """Postprocessed scores, one ``{output: array}`` per record, in input order."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from typing import Any, Dict, List, Mapping, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from barrage.errors import ArtifactError, ConfigError
 from barrage.registry import Registry
@@ -25,34 +25,80 @@ PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 def sequential_from_config(
     layers: Sequence[Mapping[str, Any]],
-    inputs: Mapping[str, Union[Sequence[int], Mapping[str, Any]]],
-    output: str,
+    inputs: Optional[Mapping[str, Union[int, Sequence[int], Mapping[str, Any]]]] = None,
+    output: Optional[str] = None,
     **network_params: Any,
 ) -> Any:
     """A stack of layers described in the config, for models that need no Python.
 
-    ``inputs`` maps each input name to its shape (or ``{"shape": [...], "dtype": ...}``);
-    several inputs are concatenated on their last axis. ``layers`` is a list of layer
-    import blocks applied in order; any string ``"{{name}}"`` in the input shapes or the
-    layers' params is replaced by ``network_params[name]`` (keeping the value's type when the placeholder is the whole
-    string). The last layer's result is the output called ``output``.
+    ``layers`` is a list of layer import blocks applied in order. Any string
+    ``"{{name}}"`` in the params is replaced by ``network_params[name]`` (keeping the
+    value's type when the placeholder is the whole string). Two forms:
+
+    - ``inputs`` and ``output``: ``inputs`` maps each input name to its shape (or
+      ``{"shape": [...], "dtype": ...}``); several inputs are concatenated on their last
+      axis; the last layer's result is the output called ``output``.
+    - the original Barrage form, ``layers`` only: the first block is an ``Input`` layer
+      (its ``name`` names the input, ``shape`` its shape) and the last layer's ``name``
+      names the output.
+
+    A shape given as a bare integer means a 1-tuple (``"{{input_dim}}"`` filled with 4 is
+    ``(4,)``).
     """
     import keras
 
     from barrage.runtime import current_runtime
 
     registry = current_runtime().registry
-    tensors = {}
-    for name, spec in fill_placeholders(dict(inputs), network_params, "inputs").items():
-        spec = spec if isinstance(spec, Mapping) else {"shape": spec}
-        tensors[name] = keras.Input(shape=tuple(spec["shape"]), dtype=spec.get("dtype"), name=name)
+    stack = [
+        (registry.resolve("layer", block["import"]).obj,
+         fill_placeholders(dict(block.get("params") or {}), network_params, f"layers[{index}]"))
+        for index, block in enumerate(layers)
+    ]
+    if inputs is None:
+        tensors, stack = _input_layer(stack)
+    else:
+        tensors = {name: _input(name, spec) for name, spec in
+                   fill_placeholders(dict(inputs), network_params, "inputs").items()}
+    output = output or _last_layer_name(stack)
     values = list(tensors.values())
     hidden = values[0] if len(values) == 1 else keras.layers.Concatenate(axis=-1)(values)
-    for index, block in enumerate(layers):
-        cls = registry.resolve("layer", block["import"]).obj
-        params = fill_placeholders(block.get("params", {}), network_params, f"layers[{index}]")
+    for cls, params in stack:
         hidden = cls(**params)(hidden)
     return keras.Model(inputs=tensors, outputs={output: hidden})
+
+
+def _input(name: str, spec: Any) -> Any:
+    import keras
+
+    spec = dict(spec) if isinstance(spec, Mapping) else {"shape": spec}
+    return keras.Input(shape=_shape(spec["shape"]), dtype=spec.get("dtype"), name=name)
+
+
+def _shape(shape: Any) -> Tuple[Any, ...]:
+    """A shape as a tuple; a bare integer is a 1-tuple."""
+    return (shape,) if isinstance(shape, int) and not isinstance(shape, bool) else tuple(shape)
+
+
+def _input_layer(stack: List[Tuple[Any, Dict[str, Any]]]) -> Tuple[Dict[str, Any], List[Tuple[Any, Dict[str, Any]]]]:
+    """The original form: the first layer block is the ``Input``; its tensor and the rest."""
+    import keras
+
+    if not stack or not issubclass(stack[0][0], keras.layers.InputLayer):
+        raise ValueError("give 'inputs' and 'output', or make the first layer an 'Input' layer (the original form)")
+    params = dict(stack[0][1])
+    if "shape" not in params:
+        raise ValueError("the 'Input' layer needs a 'shape'")
+    params["shape"] = _shape(params["shape"])
+    name = params.setdefault("name", "input")
+    return {name: keras.Input(**params)}, stack[1:]
+
+
+def _last_layer_name(stack: List[Tuple[Any, Dict[str, Any]]]) -> str:
+    name = stack[-1][1].get("name") if stack else None
+    if not isinstance(name, str) or not name:
+        raise ValueError("give 'output', or a 'name' to the last layer: it names the network's output")
+    return name
 
 
 # Its ``layers`` param holds layer import blocks: the config checks resolve them too.
@@ -158,9 +204,17 @@ def build_objective(config: Dict[str, Any], registry: Registry) -> Dict[str, Any
 
 
 def instantiate(registry: Registry, kind: str, block: Mapping[str, Any], path: str) -> Any:
-    """A loss or metric object from its import block (classes are called with params)."""
-    obj = registry.resolve(kind, block["import"]).obj
+    """A loss or metric object from its import block (classes are called with params).
+
+    A metric named by a string Keras itself understands (``"mae"``, ``"AUC"``), without
+    params, is handed to ``compile`` as that string, so it is logged under the name plain
+    Keras gives it (``<output>_mae``, as the original Barrage logged it too)."""
+    resolved = registry.resolve(kind, block["import"])
+    obj = resolved.obj
     params = dict(block.get("params") or {})
+    if kind == "metric" and not params and resolved.component.source.kind == "keras":
+        if _keras_understands(block["import"]):
+            return block["import"]
     try:
         if isinstance(obj, str) or (inspect.isfunction(obj) and not params):
             return obj
@@ -171,6 +225,16 @@ def instantiate(registry: Registry, kind: str, block: Mapping[str, Any], path: s
         return bound
     except (TypeError, ValueError) as exc:
         raise ConfigError([f"{path}.params: {exc}"]) from exc
+
+
+def _keras_understands(metric: str) -> bool:
+    import keras
+
+    try:
+        keras.metrics.get(metric)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def sparse_label_ranges(config: Dict[str, Any], network: Any, registry: Registry) -> List[LabelRange]:

@@ -84,6 +84,10 @@ class RecordTable(Sequence):
             return _stack_vectors(key, values, self.origin)
         return pd.Series(values).to_numpy()
 
+    def to_frame(self) -> pd.DataFrame:
+        """The records as a DataFrame."""
+        return self._frame if self._frame is not None else pd.DataFrame(list(self._rows))  # type: ignore[arg-type]
+
     def take(self, indices: "Sequence[int] | np.ndarray") -> "RecordTable":
         """A table of the records at ``indices`` (in that order)."""
         indices = np.asarray(indices, dtype=np.int64)

@@ -53,15 +53,23 @@ def test_train_then_score_in_every_output_format(files):
     assert sum(as_json[0]["label"]) == pytest.approx(1.0, rel=1e-5)
 
 
-def test_predict_is_an_alias_of_score_and_existing_output_is_kept(files):
+def test_predict_takes_the_original_order_and_an_existing_output_is_kept(files, monkeypatch):
     assert invoke(*train_args(files, files / "run")).exit_code == 0
     output = files / "scores.json"
     output.write_text("precious")
-    refused = invoke("predict", files / "run", files / "score.csv", "-o", output)
+    refused = invoke("predict", files / "score.csv", files / "run", "-o", output)
     assert refused.exit_code == 2 and "already exists" in refused.output
     assert output.read_text() == "precious"
-    replaced = invoke("predict", files / "run", files / "score.csv", "-o", output, "--overwrite")
+    replaced = invoke("predict", files / "score.csv", files / "run", "-o", output, "--overwrite")
     assert replaced.exit_code == 0 and len(json.loads(output.read_text())) == 10
+    monkeypatch.chdir(files / "run")  # the original's default output: scores.json
+    default = invoke("predict", files / "score.csv", files / "run")
+    assert default.exit_code == 0 and len(json.loads((files / "run" / "scores.json").read_text())) == 10
+    swapped = invoke("predict", files / "run", files / "score.csv", "-o", files / "other.json")
+    assert swapped.exit_code == 2
+    assert "the two are the other way round (barrage predict SCORE_DATA ARTIFACT_DIR)" in swapped.stderr
+    swapped = invoke("score", files / "score.csv", files / "run", "-o", files / "other.json")
+    assert "(barrage score ARTIFACT_DIR DATA)" in swapped.stderr
 
 
 def test_bad_config_exits_2_without_traceback_and_writes_nothing(files):

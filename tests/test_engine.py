@@ -97,7 +97,7 @@ def test_multi_input_multi_output_example_trains_with_weights_counts_augmentor_a
     network = model.train(multi_io_config(), make(120, seed=1), make(40, seed=2), verbose=0)
     assert sorted(network.output) == ["kind", "size"]
     rows = report_rows(str(tmp_path / "run"))
-    assert {"kind_accuracy", "size_mean_absolute_error", "val_kind_accuracy", "learning_rate"} <= set(rows[0])
+    assert {"kind_accuracy", "size_mae", "val_size_mae", "val_kind_accuracy", "learning_rate"} <= set(rows[0])
     # the ExponentialDecay schedule lowers the learning rate as steps go by
     assert float(rows[1]["learning_rate"]) < float(rows[0]["learning_rate"]) < 0.01
     scores = BarrageModel(str(tmp_path / "run")).predict(make(5, seed=3))

@@ -92,6 +92,9 @@ class KerasNames:
             hit = self._keras_get(alias)
             if hit is not None:
                 names[alias] = hit
+        for synonym, keras_name in self.kind.synonyms:
+            if keras_name in names:
+                names[synonym] = names[keras_name]
         return names
 
     def _keras_get(self, name: str) -> Optional[Hit]:

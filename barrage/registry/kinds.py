@@ -33,6 +33,9 @@ class Kind:
         keras_aliases: short names Keras's ``get`` knows that are not module attributes.
         compile_aliases: names handed to ``compile`` as strings, because Keras picks the
             right object from the shapes it sees (``"accuracy"``).
+        synonyms: other names for Keras objects of this kind, ``(name, Keras name)``:
+            ``("Input", "InputLayer")`` lets configs written for the original Barrage
+            name their input layer ``Input``.
     """
 
     name: str
@@ -41,6 +44,7 @@ class Kind:
     keras_module: Optional[str] = None
     keras_aliases: Tuple[str, ...] = ()
     compile_aliases: Tuple[str, ...] = ()
+    synonyms: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def in_keras(self) -> bool:
@@ -109,7 +113,8 @@ KINDS: Dict[str, Kind] = {
              keras_module="keras.optimizers"),
         Kind("schedule", "barrage.schedules", _subclass_of("keras.optimizers.schedules.LearningRateSchedule"),
              keras_module="keras.optimizers.schedules"),
-        Kind("layer", "barrage.layers", _subclass_of("keras.layers.Layer"), keras_module="keras.layers"),
+        Kind("layer", "barrage.layers", _subclass_of("keras.layers.Layer"), keras_module="keras.layers",
+             synonyms=(("Input", "InputLayer"),)),
     )
 }
 KIND_NAMES: Tuple[str, ...] = tuple(KINDS)
