@@ -17,9 +17,8 @@ from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Unio
 
 import numpy as np
 
-from barrage.dataset import DataRecord, RecordLoader, RecordMode, Records, RecordScore
-from barrage.errors import ConfigError, DataError
-from barrage_plugins._common import (
+from barrage.api import ConfigError, DataError, DataRecord, RecordLoader, RecordMode, Records, RecordScore
+from barrage.plugin_kit import (
     Names,
     NamedTransformer,
     check_present,
