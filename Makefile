@@ -45,4 +45,4 @@ lint: $(VENV)/.installed
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) build dist *.egg-info barrage_plugins/*/build barrage_plugins/*/*.egg-info
+	rm -rf $(VENV) $(DEMO_DIR) build dist *.egg-info barrage_plugins/*/build barrage_plugins/*/*.egg-info mlflow.db mlruns

@@ -75,7 +75,7 @@ def check_blocks(steps: Any) -> List[Mapping[str, Any]]:
     for index, block in enumerate(steps):
         where = f"steps[{index}]"
         if not isinstance(block, Mapping) or not isinstance(block.get("import"), str) or not block["import"]:
-            raise ValueError(f"{where} must be an import block {{\"import\": name, \"params\": {{...}}}}, got {block!r}")
+            raise ValueError(f'{where} must be an import block {{"import": name, "params": {{...}}}}, got {block!r}')
         unknown = sorted(set(block) - BLOCK_KEYS)
         if unknown:
             raise ValueError(f"{where} has unknown keys {unknown} (an import block has 'import' and 'params')")
@@ -184,7 +184,8 @@ class ComposedTransformer(RecordTransformer):
             folder = os.path.join(path, label)
             if not os.path.isdir(folder):
                 raise ArtifactError(
-                    f"{folder}: missing, so step {label} has no saved state; was this artifact trained with these steps?"
+                    f"{folder}: missing, so step {label} has no saved state; "
+                    "was this artifact trained with these steps?"
                 )
             step.load(folder)
         self.network_params = self.merged_network_params()

@@ -54,6 +54,14 @@ def test_loader_and_augmentors_are_listed_as_entry_points_of_the_barrage_vision_
         assert rows[(kind, name)]["target"] == f"barrage_vision.images:{name}"
 
 
+def test_the_listing_quoted_in_the_plugins_doc_is_the_real_one():
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = doc.split("## Installing and uninstalling plugins", 1)[1].split("\n## ", 1)[0]
+    result = CliRunner().invoke(cli, ["components", "list", "--source", "barrage-vision"])
+    assert result.exit_code == 0, result.output
+    assert f"```\n{result.stdout.strip()}\n```" in section, result.stdout
+
+
 def test_importing_the_plugin_does_not_import_tensorflow(fresh_python):
     fresh_python(
         "import sys\n"
