@@ -27,6 +27,7 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tabular"  # the re
 SOURCE = f"barrage-mlflow {metadata.version('barrage-mlflow')}"
 EXPERIMENT = "barrage-mlflow-tests"
 EPOCHS = 3
+DATA = (str(EXAMPLE / "train.csv"), str(EXAMPLE / "validation.csv"))
 
 
 def example_config(epochs: int = EPOCHS) -> Dict[str, Any]:
@@ -66,9 +67,7 @@ def trained(store, tmp_path_factory) -> Dict[str, Any]:
     """One training run and one scoring run with the plugin loaded."""
     artifact_dir = str(tmp_path_factory.mktemp("trained") / "iris")
     runtime = tracking_runtime()
-    BarrageModel(artifact_dir, runtime=runtime).train(
-        example_config(), str(EXAMPLE / "train.csv"), str(EXAMPLE / "validation.csv"), verbose=0
-    )
+    BarrageModel(artifact_dir, runtime=runtime).train(example_config(), *DATA, verbose=0)
     scores = BarrageModel(artifact_dir, runtime=runtime).predict(str(EXAMPLE / "validation.csv"))
     with open(os.path.join(artifact_dir, RUN_FILE), encoding="utf-8") as handle:
         record = json.load(handle)
@@ -224,20 +223,24 @@ class Interrupter:
         return [Stop()]
 
 
+def train_interrupted(artifact_dir: str, epochs: int, stop_at: int) -> None:
+    """Train with the tracking plugin until epoch ``stop_at`` begins, then die."""
+    interrupted = tracking_runtime()
+    interrupted.register_plugin(Interrupter(stop_at=stop_at), "interrupter")
+    with pytest.raises(Interrupted):
+        BarrageModel(artifact_dir, runtime=interrupted).train(example_config(epochs=epochs), *DATA, verbose=0)
+
+
 def test_a_resumed_run_continues_the_same_mlflow_run(store, tmp_path):
     artifact_dir = str(tmp_path / "resumed")
-    data = (str(EXAMPLE / "train.csv"), str(EXAMPLE / "validation.csv"))
-    interrupted = tracking_runtime()
-    interrupted.register_plugin(Interrupter(stop_at=2), "interrupter")
-    with pytest.raises(Interrupted):
-        BarrageModel(artifact_dir, runtime=interrupted).train(example_config(epochs=4), *data, verbose=0)
+    train_interrupted(artifact_dir, epochs=4, stop_at=2)
     with open(os.path.join(artifact_dir, RUN_FILE), encoding="utf-8") as handle:
         run_id = json.load(handle)["run_id"]
     client = store["client"]
     assert client.get_run(run_id).info.status == "RUNNING"  # until it is resumed and finishes
     assert [m.step for m in client.get_metric_history(run_id, "loss")] == [0, 1]
 
-    BarrageModel(artifact_dir, runtime=tracking_runtime()).train(example_config(epochs=4), *data, resume=True,
+    BarrageModel(artifact_dir, runtime=tracking_runtime()).train(example_config(epochs=4), *DATA, resume=True,
                                                                  verbose=0)
     with open(os.path.join(artifact_dir, RUN_FILE), encoding="utf-8") as handle:
         assert json.load(handle)["run_id"] == run_id
@@ -252,15 +255,11 @@ def test_a_resumed_run_continues_the_same_mlflow_run(store, tmp_path):
 
 def test_resuming_against_another_store_is_a_clear_error(store, tmp_path, monkeypatch):
     artifact_dir = str(tmp_path / "moved")
-    data = (str(EXAMPLE / "train.csv"), str(EXAMPLE / "validation.csv"))
-    interrupted = tracking_runtime()
-    interrupted.register_plugin(Interrupter(stop_at=1), "interrupter")
-    with pytest.raises(Interrupted):
-        BarrageModel(artifact_dir, runtime=interrupted).train(example_config(epochs=2), *data, verbose=0)
+    train_interrupted(artifact_dir, epochs=2, stop_at=1)
     other = f"sqlite:///{tmp_path}/other.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", other)
     with pytest.raises(PluginError) as raised:
-        BarrageModel(artifact_dir, runtime=tracking_runtime()).train(example_config(epochs=2), *data, resume=True,
+        BarrageModel(artifact_dir, runtime=tracking_runtime()).train(example_config(epochs=2), *DATA, resume=True,
                                                                      verbose=0)
     message = str(raised.value)
     assert "plugin 'mlflow'" in message and "barrage_pre_fit" in message

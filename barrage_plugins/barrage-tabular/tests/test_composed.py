@@ -21,7 +21,6 @@ from barrage import (
 )
 from barrage.records import read_records
 from barrage.runtime import default_runtime
-from barrage.sources import make_batch_source
 from barrage_tabular.composed import ComposedTransformer, StepLoader
 from barrage_tabular.transformers import CategoricalEncoder, Standardizer
 
@@ -157,22 +156,6 @@ def test_for_mode_makes_a_composed_twin_of_step_twins_sharing_their_state():
     assert twin.network_params == transformer.network_params
     (x,) = twin.transform(loader.load({"a": 100.0, "b": 3.0, "c": 10.0, "district": "park"}))
     assert x["district"].tolist() == [0.0, 0.0, 0.0, 1.0]
-
-
-def test_columns_and_per_record_sources_give_the_same_batches():
-    records = housing_records(20)
-    fitted = composed(records=records)
-    table = read_records(records)
-    sources = [
-        make_batch_source(table, mode=RecordMode.VALIDATION, loader=fitted.loader, transformer=fitted, batch_size=8,
-                          per_record=force)
-        for force in (False, True)
-    ]
-    assert [source.name for source in sources] == ["columns", "records"]
-    for left, right in zip(*(source.numpy_batches() for source in sources)):
-        for part_left, part_right in zip(left, right):
-            for name in part_left:
-                np.testing.assert_allclose(part_left[name], part_right[name], rtol=1e-6)
 
 
 # -- state ----------------------------------------------------------------------------

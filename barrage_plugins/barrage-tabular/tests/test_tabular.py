@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from barrage import ArtifactError, BarrageModel, ConfigError, DataError, KeySelector, RecordMode
 from barrage.cli import cli
 from barrage.records import read_records
+from barrage_tabular.composed import ComposedTransformer
 from barrage_tabular.transformers import CategoricalEncoder, Standardizer
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "housing"  # the repository's examples
@@ -326,13 +327,21 @@ def test_categorical_example_trains_and_scores_unseen_districts(tmp_path, exampl
     assert park and park.count("premium") == len(park)
 
 
-@pytest.mark.parametrize("make", ["standardizer", "encoder"])
+@pytest.mark.parametrize("make", ["standardizer", "encoder", "composed"])
 def test_columns_and_per_record_pipelines_give_the_same_batches(make):
     from barrage.sources import make_batch_source
 
     if make == "standardizer":
         records = numeric_records(20)
         fitted = fitted_standardizer(records)
+    elif make == "composed":
+        records = [dict(CATEGORY_RECORDS[i % 5], size=i % 4) for i in range(20)]
+        fitted = ComposedTransformer(RecordMode.TRAIN, KeySelector(RecordMode.TRAIN, inputs={
+            "colour": "colour", "size": "size"}, outputs={"kind": "kind"}), steps=[
+            {"import": "Standardizer", "params": {"inputs": "size"}},
+            {"import": "CategoricalEncoder", "params": {"inputs": "colour", "outputs": "kind", "one_hot": ["kind"]}},
+        ])
+        fitted.fit(read_records(records))
     else:
         records = [dict(CATEGORY_RECORDS[i % 5], size=i % 4) for i in range(20)]
         fitted = encoder(records, one_hot=["kind"])
