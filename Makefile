@@ -1,5 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
-# Each creates (or reuses) a local virtualenv in .venv and installs what it needs.
+# Each creates (or reuses) a local virtualenv in .venv and installs into it the core
+# distribution and every first-party plugin distribution of barrage_plugins/, editable.
+# `make dist` builds a wheel and an sdist of each of them into dist/.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,13 +9,15 @@ PY := $(VENV)/bin/python
 BARRAGE := $(VENV)/bin/barrage
 DEMO_DIR ?= demo-artifacts
 EXAMPLE := examples/tabular
+# The first-party plugins, one distribution per folder.
+PLUGINS := $(sort $(dir $(wildcard barrage_plugins/*/pyproject.toml)))
 
-.PHONY: demo test benchmark lint clean
+.PHONY: demo test dist benchmark lint clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 demo: $(VENV)/.installed
@@ -26,14 +30,21 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+dist: $(VENV)/.installed
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	for plugin in $(PLUGINS); do $(PY) -m build --outdir dist $$plugin || exit 1; done
+
+# Training is measured against hand-written Keras without experiment tracking
+# (barrage-mlflow's hook plugin is switched off, not uninstalled).
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/components_list.py
-	$(PY) benchmarks/train_score.py
+	BARRAGE_DISABLE_PLUGINS=mlflow $(PY) benchmarks/train_score.py
 
 lint: $(VENV)/.installed
 	$(PY) -m pip install --quiet flake8 mypy
-	$(PY) -m flake8 barrage barrage_plugins tests benchmarks
+	$(PY) -m flake8 barrage barrage_plugins tests benchmarks conftest.py
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) build dist *.egg-info
+	rm -rf $(VENV) $(DEMO_DIR) build dist *.egg-info barrage_plugins/*/build barrage_plugins/*/*.egg-info mlflow.db mlruns

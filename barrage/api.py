@@ -2,6 +2,8 @@
 context and the errors a component raises.
 
 ``from barrage.api import RecordLoader, RecordTransformer, RecordMode, hookimpl``.
+Helpers a plugin may use on top (parameter checks, state files, a transformer base) are in
+:mod:`barrage.plugin_kit`.
 
 Everything here is also importable from ``barrage`` itself, whose public names are this
 list plus the engine's (``BarrageModel``, ``prepare_config``, ``Runtime``, ``Policy``).

@@ -291,6 +291,9 @@ class IdentityTransformer(RecordTransformer):
 
     vectorized = True
 
+    def __init__(self, mode: RecordMode, loader: RecordLoader):
+        super().__init__(mode, loader)  # no params: a misspelt one is a config error
+
     def fit(self, records: Records) -> None:
         self.network_params = {}
 

@@ -111,8 +111,9 @@ class BarrageModel:
         """The TRAIN transformer, fitted (or, when resuming, loaded back), with the
         network params it hands to the network builder."""
         registry = self.runtime.registry
-        transformer = build_transformer(config, RecordMode.TRAIN, build_loader(config, RecordMode.TRAIN, registry),
-                                        registry)
+        with self.runtime.activate():  # a transformer may resolve components (current_runtime)
+            transformer = build_transformer(config, RecordMode.TRAIN, build_loader(config, RecordMode.TRAIN, registry),
+                                            registry)
         if resume_point is not None:
             transformer.load(self.layout.dataset_dir)
             network_params = _read_network_params(self.layout)
@@ -242,8 +243,9 @@ class BarrageModel:
         registry = self.runtime.registry
         config = prepare_config(artifacts.read_json(self.layout.config), self.runtime)
         network_params = _read_network_params(self.layout)
-        transformer = build_transformer(config, RecordMode.SCORE, build_loader(config, RecordMode.SCORE, registry),
-                                        registry)
+        with self.runtime.activate():
+            transformer = build_transformer(config, RecordMode.SCORE, build_loader(config, RecordMode.SCORE, registry),
+                                            registry)
         transformer.load(self.layout.dataset_dir)
         transformer.network_params = network_params
         with self.runtime.activate():

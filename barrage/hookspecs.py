@@ -73,7 +73,9 @@ def barrage_pre_fit(context: "RunContext") -> None:
 
     ``context.config`` is the resolved config, ``context.artifact_dir`` the artifact
     directory (already holding ``config.json``) and ``context.network`` the compiled
-    ``keras.Model``. ``context.mode`` is ``RecordMode.TRAIN``.
+    ``keras.Model``. ``context.mode`` is ``RecordMode.TRAIN``. A resumed run fires it
+    too. A hook may write files of its own (named after its plugin) into the artifact
+    directory, never change Barrage's.
     """
 
 

@@ -33,6 +33,9 @@ PLUGINS_SOURCE = Path(__file__).parent / "plugins"
 EXAMPLE = "barrage-example-plugin"
 BROKEN = "barrage-broken-plugin"
 LOG_VARIABLE = "BARRAGE_EXAMPLE_PLUGIN_LOG"
+# barrage-mlflow's hook plugin, installed in the development environment: disabled in these
+# subprocesses unless a test's own BARRAGE_DISABLE_PLUGINS says otherwise (see conftest.py).
+QUIET_PLUGINS = "mlflow"
 BARRAGE_FLAGS = (
     "BARRAGE_STRICT",
     "BARRAGE_DISABLE_PLUGINS",
@@ -64,8 +67,10 @@ class InstalledPlugins:
     targets: Mapping[str, str]
 
     def environment(self, distributions: Sequence[str], extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
-        """A clean environment (no Barrage switches) that sees only ``distributions``."""
+        """A clean environment (no Barrage switches but the quiet tracking plugin) that
+        sees ``distributions`` on top of what the running environment has installed."""
         env = {k: v for k, v in os.environ.items() if k not in BARRAGE_FLAGS}
+        env["BARRAGE_DISABLE_PLUGINS"] = QUIET_PLUGINS
         paths = [self.targets[name] for name in distributions]
         if env.get("PYTHONPATH"):
             paths.append(env["PYTHONPATH"])

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import attrs
 import pandas as pd
 from click.testing import CliRunner
-from conftest import BASE_CONFIG, make_records
+from sample_data import BASE_CONFIG, make_records
 
 from barrage.cli import cli
 

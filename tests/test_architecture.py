@@ -1,6 +1,11 @@
 """The shape of the code base: no import cycle among Barrage's modules (imports inside
 functions included), small functions, and a map (docs/architecture.md) that names every
-module."""
+module.
+
+The modules are the core's (``barrage/``) and the first-party plugins' import packages
+(``barrage_plugins/<distribution>/<package>/``, e.g. ``barrage_plugins/barrage-tabular/
+barrage_tabular/``); a plugin's module is named by its import name (``barrage_tabular.composed``).
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,35 @@ from typing import Dict, List, Optional, Set
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("barrage", "barrage_plugins")
 MAX_FUNCTION_LINES = 60
 
 
+def package_folders() -> List[Path]:
+    """The core package and each first-party plugin's import package."""
+    plugins = sorted(p for p in (ROOT / "barrage_plugins").glob("*/barrage_*") if (p / "__init__.py").is_file())
+    return [ROOT / "barrage", *plugins]
+
+
+PACKAGES = tuple(folder.name for folder in package_folders())
+
+
 def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    """The import name of a source file (its path below the folder holding its package)."""
+    folder = next(f for f in package_folders() if f in path.parents)
+    parts = list(path.relative_to(folder.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)
 
 
 def source_files() -> List[Path]:
-    return sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
+    return sorted(p for folder in package_folders() for p in folder.rglob("*.py"))
+
+
+def test_the_plugin_packages_are_found():
+    assert set(PACKAGES) >= {"barrage", "barrage_tabular", "barrage_text", "barrage_vision", "barrage_mlflow"}
+    assert module_name(ROOT / "barrage_plugins" / "barrage-tabular" / "barrage_tabular" / "composed.py") == (
+        "barrage_tabular.composed")
 
 
 def _type_checking_block(node: ast.AST) -> bool:

@@ -260,7 +260,12 @@ def test_the_original_api_names_and_contracts():
             return ({"x": record["a"]},)
 
     assert Loader(api.RecordMode.SCORE, unused=1).mode is api.RecordMode.SCORE
-    transformer = IdentityTransformer(api.RecordMode.TRAIN, loader, unused=2)
+
+    class Transformer(IdentityTransformer):
+        def __init__(self, mode, loader, **params):
+            api.RecordTransformer.__init__(self, mode, loader, **params)  # the base ignores extra params
+
+    transformer = Transformer(api.RecordMode.TRAIN, loader, unused=2)
     transformer.network_params = {"units": 3}
     with pytest.raises(TypeError, match="network_params must be a dict"):
         transformer.network_params = [("units", 3)]

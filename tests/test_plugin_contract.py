@@ -15,15 +15,17 @@ import ast
 import inspect
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Set
+from typing import Any, Callable, Dict, Iterable, List, Set
 
 import pytest
 
 from barrage import hookspecs
 from barrage.plugins import ENTRY_POINT_GROUP
 from barrage.registry import KINDS
-from plugins_fixture import BROKEN, EXAMPLE, InstalledPlugins, install_directories
+from plugins_fixture import BROKEN, EXAMPLE, InstalledPlugins, install_directories, tomllib
 
 KIND_GROUPS = {kind.name: kind.group for kind in KINDS.values()}
 pytest_plugins = ["plugins_fixture"]  # the session fixture `installed_plugins`
@@ -209,34 +211,79 @@ def test_every_environment_switch_is_documented():
 # -- the doc's examples are real ------------------------------------------------------
 
 
-def test_the_tutorial_package_installs_and_lists_as_documented(tmp_path):
-    text = doc_text()
-    files = TUTORIAL_FILE.findall(text)
-    assert {path for path, _ in files} >= {
-        "barrage-noise/pyproject.toml", "barrage-noise/barrage_noise/__init__.py",
-        "barrage-noise/barrage_noise/augmentors.py", "barrage-noise/barrage_noise/plugin.py",
-        "barrage-noise/example-config.json",
-    }
+TUTORIAL_FILES = {
+    "barrage-noise/pyproject.toml", "barrage-noise/barrage_noise/__init__.py",
+    "barrage-noise/barrage_noise/augmentors.py", "barrage-noise/barrage_noise/scaler.py",
+    "barrage-noise/barrage_noise/plugin.py", "barrage-noise/example-config.json",
+    "barrage-noise/example-train.csv", "barrage-noise/example-validation.csv", "barrage-noise/tests/test_noise.py",
+}
+
+
+@pytest.fixture(scope="module")
+def tutorial(tmp_path_factory) -> Dict[str, Any]:
+    """The tutorial's files, written from the page and pip-installed."""
+    root = tmp_path_factory.mktemp("tutorial")
+    files = TUTORIAL_FILE.findall(doc_text())
+    assert {path for path, _ in files} == TUTORIAL_FILES
     for path, content in files:
-        target = tmp_path / "tutorial" / path
+        target = root / "src" / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content, encoding="utf-8")
-    site = install_directories({"barrage-noise": tmp_path / "tutorial" / "barrage-noise"}, tmp_path / "site")
-    tutorial = InstalledPlugins(site)
-    only = ("barrage-noise",)
+    site = install_directories({"barrage-noise": root / "src" / "barrage-noise"}, root / "site")
+    return {"root": root, "folder": root / "src" / "barrage-noise", "installed": InstalledPlugins(site)}
 
-    listed = tutorial.run("components", "list", "--source", "barrage-noise", distributions=only)
+
+def test_the_tutorial_package_installs_and_lists_as_documented(tutorial):
+    text = doc_text()
+    installed, only = tutorial["installed"], ("barrage-noise",)
+    pyproject = tomllib.loads((tutorial["folder"] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "barrage>=1.0" in pyproject["project"]["dependencies"]
+
+    listed = installed.run("components", "list", "--source", "barrage-noise", distributions=only)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.strip() in code_blocks(text), "the documented listing differs:\n" + listed.stdout
-    plugins = tutorial.run("plugins", "list", distributions=only)
+    plugins = installed.run("plugins", "list", distributions=only)
     noise = next(line for line in plugins.stdout.splitlines() if line.startswith("noise "))
     assert noise in code_blocks(text), "the documented plugins list differs:\n" + plugins.stdout
 
-    config = str(tmp_path / "tutorial" / "barrage-noise" / "example-config.json")
-    shown = tutorial.run("validate", "--show", config, distributions=only)
+    config = str(tutorial["folder"] / "example-config.json")
+    shown = installed.run("validate", "--show", config, distributions=only)
     assert shown.returncode == 0, shown.stderr
-    augmentors = json.loads(shown.stdout)["dataset"]["augmentor"]
-    assert [a["source"] for a in augmentors] == ["barrage-noise 0.1.0", "barrage-noise 0.1.0"]
+    resolved = json.loads(shown.stdout)["dataset"]
+    sources = [resolved["transformer"]["source"]] + [a["source"] for a in resolved["augmentor"]]
+    assert sources == ["barrage-noise 0.1.0"] * 3
+
+
+def test_the_tutorial_command_runs_and_checks_its_options(tutorial):
+    installed, only = tutorial["installed"], ("barrage-noise",)
+    sampled = installed.run("noise-sample", "1.5", "--std", "0", "--count", "2", distributions=only)
+    assert sampled.returncode == 0, sampled.stderr
+    assert sampled.stdout.split() == ["1.5000", "1.5000"]
+    noisy = installed.run("noise-sample", "1.5", "--std", "0.2", distributions=only)
+    assert len(set(noisy.stdout.split())) == 3
+    refused = installed.run("noise-sample", "1.5", "--std", "-1", distributions=only)
+    assert refused.returncode == 2 and "--std" in refused.stderr
+
+
+def test_the_tutorial_config_trains_on_its_shipped_data(tutorial):
+    installed, folder = tutorial["installed"], tutorial["folder"]
+    artifact_dir = str(tutorial["root"] / "runs" / "noise")
+    trained = installed.run("train", "example-config.json", "example-train.csv", "example-validation.csv",
+                            "-a", artifact_dir, "--verbose", "0", distributions=("barrage-noise",), cwd=str(folder))
+    assert trained.returncode == 0, trained.stderr
+    assert f"barrage-noise: training 6 parameters into {artifact_dir}" in trained.stderr
+    state = json.loads((Path(artifact_dir) / "dataset" / "range_scaler.json").read_text(encoding="utf-8"))
+    assert list(state["ranges"]) == ["features"]
+
+
+def test_the_tutorial_tests_pass_against_the_installed_package(tutorial):
+    env = tutorial["installed"].environment(("barrage-noise",))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tutorial["folder"] / "tests")],
+        cwd=str(tutorial["root"]), env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2 passed" in done.stdout
 
 
 def code_blocks(text: str) -> List[str]:

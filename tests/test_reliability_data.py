@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_records
+from sample_data import make_records
 from reliability import assert_one_error, run_cli, small_config, train_args, write_inputs
 
 from barrage import BarrageModel, DataError, IdentityTransformer, TrainingError

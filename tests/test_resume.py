@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from barrage import BarrageModel
 from barrage.cli import cli
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where the shared conftest.py is
 
 KILLER_SCRIPT = """
 import json, os, signal, sys
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {root!r})
 import keras
 from conftest import make_records
 from barrage import BarrageModel, hookimpl
@@ -52,7 +52,7 @@ def run_killed(tmp_path, config, kill_after: int) -> str:
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     artifact_dir = str(tmp_path / "run")
-    script = KILLER_SCRIPT.format(tests=TESTS, kill_after=kill_after)
+    script = KILLER_SCRIPT.format(root=ROOT, kill_after=kill_after)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     child = subprocess.run(
         [sys.executable, "-c", script, str(config_path), artifact_dir], env=env, capture_output=True, text=True

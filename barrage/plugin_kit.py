@@ -1,6 +1,30 @@
-"""Small helpers the first-party plugins share: parameter checks and state files.
+"""Helpers for plugin authors: parameter checks, state files and a transformer base.
 
-Kept free of TensorFlow so that importing a plugin module stays cheap.
+The first-party plugins (``barrage-tabular``, ``barrage-text``, ``barrage-vision``) are
+separate distributions; what they share lives here, in the core they all depend on, so
+that no plugin copies another's code and a third-party plugin can use the same pieces:
+
+- :func:`positive_int`, :func:`name_list`: check a constructor param, raising the
+  ``ValueError``/``TypeError`` Barrage reports as ``dataset.<part>.params: ...``;
+- :func:`check_present`: one ``ConfigError`` when a name the transformer was configured
+  with is not produced by the loader;
+- :func:`replace_parts`: a new data record with some values replaced (never mutate the
+  one you were given);
+- :func:`save_state`, :func:`load_state`: a transformer's fitted state as one JSON file
+  in its ``dataset/`` folder, written atomically and checked when read back;
+- :func:`atomic_writer` (from :mod:`barrage.artifacts`): a text file that appears whole
+  or not at all, for state that is not JSON;
+- :class:`NamedTransformer`: the base of transformers configured with ``inputs`` and
+  ``outputs`` names;
+- :func:`first_bad_value` (from :mod:`barrage.sources.values`): the first missing or
+  non-finite entry of a batched value, with a message naming the record and column;
+- :func:`current_runtime` (from :mod:`barrage.runtime`): the runtime of the run in
+  progress, whose ``registry`` resolves names, for a component built from other
+  components' import blocks (as ``sequential_from_config`` resolves its layers). The
+  engine makes its runtime current while it builds the network and the transformer.
+
+Like :mod:`barrage.api`, this module is a contract: it never imports TensorFlow, so a
+plugin importing it stays cheap to load.
 """
 
 from __future__ import annotations
@@ -8,10 +32,27 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar, Dict, List, Mapping, Sequence, Tuple, Union
 
-from barrage.artifacts import read_json, write_json
-from barrage.dataset import PARTS, DataRecord, RecordLoader, RecordMode, RecordTransformer
+from barrage.artifacts import atomic_writer, read_json, write_json
 from barrage.components import name_problems
+from barrage.dataset import PARTS, DataRecord, RecordLoader, RecordMode, RecordTransformer
 from barrage.errors import ArtifactError, ConfigError
+from barrage.runtime import current_runtime
+from barrage.sources.values import first_bad_value
+
+__all__ = [
+    "Names",
+    "NamedTransformer",
+    "atomic_writer",
+    "check_present",
+    "current_runtime",
+    "first_bad_value",
+    "load_state",
+    "name_list",
+    "positive_int",
+    "replace_parts",
+    "save_state",
+    "state_file",
+]
 
 Names = Union[str, Sequence[str], None]
 
@@ -63,6 +104,7 @@ def replace_parts(data_record: DataRecord, updates: Mapping[int, Dict[str, Any]]
 
 
 def state_file(directory: str, filename: str) -> str:
+    """The path of a state file inside a transformer's state directory."""
     return os.path.join(directory, filename)
 
 
@@ -110,6 +152,7 @@ class NamedTransformer(RecordTransformer):
         return {"x": ("inputs", self.names["inputs"]), "y": ("outputs", self.names["outputs"])}
 
     def not_fitted(self) -> ValueError:
+        """The error of a transformer used before ``fit`` or ``load``."""
         return ValueError(f"{self.who} is not fitted: call fit() or load() first")
 
     def check_saved_names(self, path: str, state: Mapping[str, Any], what: str) -> None:

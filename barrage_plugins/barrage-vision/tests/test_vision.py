@@ -1,25 +1,25 @@
-"""The vision plugin: ``ImageLoader`` and the seeded augmentors (barrage_plugins.vision)."""
+"""barrage-vision's ``ImageLoader`` and seeded augmentors, as installed, and the example."""
 
 from __future__ import annotations
 
 import json
 import os
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import barrage
 from barrage import BarrageModel, DataError, IdentityTransformer, RecordMode
 from barrage.cli import cli
 from barrage.components import build_augmentors
 from barrage.runtime import default_runtime
 from barrage.sources import make_batch_source
 from barrage.records import read_records
-from barrage_plugins.vision import ImageLoader, random_brightness, random_crop, random_flip
-from helpers import load_example_module
+from barrage_vision.images import ImageLoader, random_brightness, random_crop, random_flip
 
-EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "vision")
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "vision"  # the repository's examples
 AUGMENTORS = {"random_flip": random_flip, "random_crop": random_crop, "random_brightness": random_brightness}
 
 
@@ -44,14 +44,30 @@ def one_image(image: np.ndarray, label=0):
 # -- registration ---------------------------------------------------------------------
 
 
-def test_loader_and_augmentors_are_listed_as_entry_points_of_the_barrage_distribution():
+def test_loader_and_augmentors_are_listed_as_entry_points_of_the_barrage_vision_distribution():
     result = CliRunner().invoke(cli, ["components", "list", "--json"])
     assert result.exit_code == 0, result.output
     rows = {(row["kind"], row["name"]): row for row in json.loads(result.stdout)}
     expected = [("loader", "ImageLoader")] + [("augmentor", name) for name in AUGMENTORS]
     for kind, name in expected:
-        assert rows[(kind, name)]["source"] == f"barrage {barrage.__version__}"
-        assert rows[(kind, name)]["target"] == f"barrage_plugins.vision:{name}"
+        assert rows[(kind, name)]["source"] == f"barrage-vision {metadata.version('barrage-vision')}"
+        assert rows[(kind, name)]["target"] == f"barrage_vision.images:{name}"
+
+
+def test_the_listing_quoted_in_the_plugins_doc_is_the_real_one():
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = doc.split("## Installing and uninstalling plugins", 1)[1].split("\n## ", 1)[0]
+    result = CliRunner().invoke(cli, ["components", "list", "--source", "barrage-vision"])
+    assert result.exit_code == 0, result.output
+    assert f"```\n{result.stdout.strip()}\n```" in section, result.stdout
+
+
+def test_importing_the_plugin_does_not_import_tensorflow(fresh_python):
+    fresh_python(
+        "import sys\n"
+        "import barrage_vision.images\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'barrage-vision imported tensorflow'\n"
+    )
 
 
 # -- ImageLoader ----------------------------------------------------------------------
@@ -78,6 +94,17 @@ def test_images_are_resized_converted_and_jpeg_decodes(tmp_path):
         assert x["image"].shape == (5, 7, 1)
         np.testing.assert_allclose(x["image"], 200 / 255.0, atol=0.02)  # grey of a flat colour, JPEG loss
         assert 0.0 <= x["image"].min() and x["image"].max() <= 1.0
+
+
+def test_sixteen_bit_grey_scales_by_its_own_range_and_fills_every_channel(tmp_path):
+    import tensorflow as tf
+
+    grey = (np.arange(12, dtype=np.uint16).reshape(3, 4, 1) * 5000)  # up to 55000 of 65535
+    path = str(tmp_path / "deep.png")
+    tf.io.write_file(path, tf.io.encode_png(grey))
+    (x,) = ImageLoader(RecordMode.SCORE, image_size=[3, 4], channels=4, label_key=None).load({"path": path})
+    np.testing.assert_allclose(x["image"][..., :3], np.repeat(grey / 65535.0, 3, axis=-1), atol=1e-6)
+    np.testing.assert_array_equal(x["image"][..., 3], 1.0)  # opaque alpha
 
 
 def test_relative_paths_directory_and_class_names(tmp_path):
@@ -230,8 +257,8 @@ def test_the_pipeline_seeds_the_augmentors_and_applies_them_in_train_only(tmp_pa
 # -- the example ----------------------------------------------------------------------
 
 
-def test_vision_example_generates_images_trains_a_conv_net_and_scores(tmp_path):
-    data = load_example_module("vision")
+def test_vision_example_generates_images_trains_a_conv_net_and_scores(tmp_path, example_module):
+    data = example_module("vision")
     train = data.make_images(str(tmp_path / "images"), 96, seed=1, prefix="train")
     validation = data.make_images(str(tmp_path / "images"), 32, seed=2, prefix="validation")
     assert len(os.listdir(tmp_path / "images")) == 128

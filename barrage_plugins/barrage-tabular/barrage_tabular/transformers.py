@@ -17,10 +17,9 @@ from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Unio
 
 import numpy as np
 
-from barrage.dataset import PARTS, DataRecord, RecordLoader, RecordMode, Records, RecordScore
-from barrage.errors import ConfigError, DataError
-from barrage.sources.values import first_bad_value
-from barrage_plugins._common import (
+from barrage.api import PARTS, ConfigError, DataError, DataRecord, RecordLoader, RecordMode, Records, RecordScore
+from barrage.plugin_kit import (
+    first_bad_value,
     Names,
     NamedTransformer,
     check_present,

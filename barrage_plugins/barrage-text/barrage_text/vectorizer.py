@@ -14,10 +14,17 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from barrage.artifacts import atomic_writer
-from barrage.dataset import DataRecord, RecordLoader, RecordMode, Records, RecordScore, RecordTransformer
-from barrage.errors import ArtifactError, DataError
-from barrage_plugins._common import check_present, positive_int, replace_parts
+from barrage.api import (
+    ArtifactError,
+    DataError,
+    DataRecord,
+    RecordLoader,
+    RecordMode,
+    Records,
+    RecordScore,
+    RecordTransformer,
+)
+from barrage.plugin_kit import atomic_writer, check_present, positive_int, replace_parts
 
 PAD_ID = 0
 OOV_ID = 1

@@ -1,23 +1,23 @@
-"""The text plugin: ``TextVectorizer`` (barrage_plugins.text) and the text example."""
+"""barrage-text's ``TextVectorizer``, as installed, and the text example."""
 
 from __future__ import annotations
 
 import json
 import os
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import barrage
 from barrage import ArtifactError, BarrageModel, ConfigError, DataError, KeySelector, RecordMode
 from barrage.cli import cli
 from barrage.sources import make_batch_source
 from barrage.records import read_records
-from barrage_plugins.text import TextVectorizer, tokenize
-from helpers import load_example_module
+from barrage_text.vectorizer import TextVectorizer, tokenize
 
-EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "text")
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "text"  # the repository's examples
 
 CORPUS = [
     {"text": "The cat sat.", "label": 0},
@@ -34,12 +34,20 @@ def vectorizer(records=CORPUS, mode=RecordMode.TRAIN, **params):
     return transformer
 
 
-def test_text_vectorizer_is_listed_as_an_entry_point_of_the_barrage_distribution():
+def test_text_vectorizer_is_listed_as_an_entry_point_of_the_barrage_text_distribution():
     result = CliRunner().invoke(cli, ["components", "list", "--kind", "transformer", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.stdout)}
-    assert rows["TextVectorizer"]["source"] == f"barrage {barrage.__version__}"
-    assert rows["TextVectorizer"]["target"] == "barrage_plugins.text:TextVectorizer"
+    assert rows["TextVectorizer"]["source"] == f"barrage-text {metadata.version('barrage-text')}"
+    assert rows["TextVectorizer"]["target"] == "barrage_text.vectorizer:TextVectorizer"
+
+
+def test_importing_the_plugin_does_not_import_tensorflow(fresh_python):
+    fresh_python(
+        "import sys\n"
+        "import barrage_text.vectorizer\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'barrage-text imported tensorflow'\n"
+    )
 
 
 def test_tokenize_lowercases_strips_punctuation_and_splits_on_whitespace():
@@ -118,8 +126,8 @@ def test_bad_params_and_data_give_clear_errors():
         TextVectorizer(RecordMode.TRAIN, loader).vectorize("x")
 
 
-def test_text_example_trains_a_sentiment_classifier_and_scores(tmp_path):
-    data = load_example_module("text")
+def test_text_example_trains_a_sentiment_classifier_and_scores(tmp_path, example_module):
+    data = example_module("text")
     with open(os.path.join(EXAMPLE, "config.json"), encoding="utf-8") as handle:
         config = json.load(handle)
     config["solver"]["epochs"] = 3

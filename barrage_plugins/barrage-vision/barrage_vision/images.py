@@ -1,13 +1,13 @@
 """Vision components: ``ImageLoader`` and seeded image augmentors.
 
-The loader reads an image file named by a record, decodes it with ``tf.io``, resizes it
-and scales it to ``[0, 1]``. The augmentors are plain functions of one data record; the
+The loader reads an image file named by a record, decodes it with Pillow, resizes it and
+scales it to ``[0, 1]``. The augmentors are plain functions of one data record; the
 pipeline calls them in TRAIN only and hands each call a NumPy ``Generator`` seeded from
 ``dataset.seed``, the pass and the record's position, so augmentation is reproducible.
 Every augmentor returns new arrays and never changes the data record it was given.
 
-TensorFlow is imported inside :meth:`ImageLoader.load` only: resolving these components
-does not pay for it.
+Nothing here imports TensorFlow: decoding is Pillow's (it releases the GIL, so the
+engine's parallel record workers decode in parallel), the augmentors are NumPy.
 """
 
 from __future__ import annotations
@@ -17,8 +17,15 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from barrage.dataset import DataRecord, Record, RecordLoader, RecordMode
-from barrage_plugins._common import positive_int, replace_parts
+from PIL import Image, UnidentifiedImageError
+
+from barrage.api import DataRecord, Record, RecordLoader, RecordMode
+from barrage.plugin_kit import positive_int, replace_parts
+
+# Pillow mode each channel count converts to, for images of 8 bits per channel.
+CHANNEL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+# Greyscale modes of more than 8 bits (16-bit PNGs open as one of them) and their scale.
+WIDE_GREY_MODES = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I": 65535.0, "F": 1.0}
 
 
 class ImageLoader(RecordLoader):
@@ -89,18 +96,32 @@ class ImageLoader(RecordLoader):
 
     def read_image(self, path: str) -> np.ndarray:
         """Decode, resize and scale one image file to float32 ``[height, width, channels]``."""
-        import tensorflow as tf
-
         if not os.path.isfile(path):
             raise FileNotFoundError(f"ImageLoader: no image file at {path!r}")
         try:
-            image = tf.io.decode_image(tf.io.read_file(path), channels=self.channels, expand_animations=False)
-        except tf.errors.OpError as exc:
-            raise ValueError(f"ImageLoader: {path!r} is not a readable image: {exc.message}") from None
-        image = tf.image.convert_image_dtype(image, tf.float32)  # integers -> [0, 1]
-        if tuple(image.shape[:2]) != self.image_size:
-            image = tf.image.resize(image, self.image_size, method="bilinear")
-        return np.clip(image.numpy(), 0.0, 1.0).astype(np.float32)
+            with Image.open(path) as image:
+                pixels = self.scaled_pixels(image)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"ImageLoader: {path!r} is not a readable image: {exc}") from None
+        if pixels.shape[:2] != self.image_size:
+            pixels = resize(pixels, self.image_size)
+        return np.clip(pixels, 0.0, 1.0).astype(np.float32)
+
+    def scaled_pixels(self, image: Image.Image) -> np.ndarray:
+        """The first frame as float32 ``[height, width, channels]`` in ``[0, 1]``.
+
+        8-bit images (and palettes) convert to the wanted mode; greyscale images of 16
+        bits are scaled by their own range, then copied into every colour channel (with
+        an opaque alpha channel for RGBA).
+        """
+        if image.mode not in WIDE_GREY_MODES:
+            converted = np.asarray(image.convert(CHANNEL_MODES[self.channels]), dtype=np.float32) / 255.0
+            return converted.reshape(converted.shape[:2] + (self.channels,))
+        grey = np.asarray(image, dtype=np.float32) / WIDE_GREY_MODES[image.mode]
+        colours = np.repeat(grey[..., None], 1 if self.channels == 1 else 3, axis=-1)
+        if self.channels == 4:
+            colours = np.concatenate([colours, np.ones_like(grey[..., None])], axis=-1)
+        return colours
 
     def label(self, record: Record) -> Any:
         value = record[self.label_key]  # type: ignore[index]
@@ -117,6 +138,19 @@ class ImageLoader(RecordLoader):
         if self.mode is RecordMode.SCORE:
             return (x,)
         return (x, {self.output: self.label(record)})
+
+
+def resize(pixels: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """``pixels`` ``[h, w, c]`` resized to ``size`` (height, width), channel by channel,
+    with Pillow's bilinear filter on float values (no rounding to 8 bits)."""
+    height, width = size
+    channels = [  # a 2-D float32 array is Pillow's mode "F"
+        np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., c], dtype=np.float32)).resize(
+            (width, height), Image.Resampling.BILINEAR
+        ))
+        for c in range(pixels.shape[-1])
+    ]
+    return np.stack(channels, axis=-1)
 
 
 # -- augmentors -----------------------------------------------------------------------
