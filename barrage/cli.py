@@ -308,39 +308,52 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _scoring_options(command: Any) -> Any:
+    """The options ``score`` and ``predict`` share."""
+    options = [
+        click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                     help="Scoring batch size (default: the config's)."),
+        click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists."),
+        click.option("--keep", multiple=True, metavar="COLUMN",
+                     help="Copy this input column into the output, first (repeatable), e.g. an identifier."),
+        click.option("--shard", metavar="I/N", default=None,
+                     help="Score only the I-th of N contiguous blocks of DATA (shards in order concatenate to "
+                          "the whole output)."),
+        click.option("--quiet", is_flag=True, help="No progress report."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
 @click.argument("data", metavar="DATA", type=click.Path())
-@click.option(
-    "-o", "--output", required=True, type=click.Path(), help="Scores file: .json, .jsonl or .csv."
-)
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=None, help="Scoring batch size (default: the config's)."
-)
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-def score(artifact_dir: str, data: str, output: str, batch_size: Optional[int], overwrite: bool) -> None:
-    """Score DATA with the model in ARTIFACT_DIR and write one score per record to OUTPUT."""
-    _score_to_file(artifact_dir, data, output, batch_size, overwrite, "barrage score ARTIFACT_DIR DATA")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Scores file: .csv, .json, .jsonl or .parquet.")
+@_scoring_options
+def score(artifact_dir: str, data: str, output: str, **options: Any) -> None:
+    """Score DATA with the model in ARTIFACT_DIR and write one score per record to OUTPUT,
+    reading, predicting and writing chunk by chunk (memory does not grow with DATA)."""
+    _score_to_file(artifact_dir, data, output, "barrage score ARTIFACT_DIR DATA", **options)
 
 
 @cli.command()
 @click.argument("score_data", metavar="SCORE_DATA", type=click.Path())
 @click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
 @click.option("-o", "--output", default="scores.json", show_default=True, type=click.Path(),
-              help="Scores file: .json, .jsonl or .csv.")
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=None, help="Scoring batch size (default: the config's)."
-)
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-def predict(score_data: str, artifact_dir: str, output: str, batch_size: Optional[int], overwrite: bool) -> None:
+              help="Scores file: .csv, .json, .jsonl or .parquet.")
+@_scoring_options
+def predict(score_data: str, artifact_dir: str, output: str, **options: Any) -> None:
     """Score SCORE_DATA with the model in ARTIFACT_DIR (the original Barrage's order and
     default output; 'score' takes ARTIFACT_DIR first)."""
-    _score_to_file(artifact_dir, score_data, output, batch_size, overwrite, "barrage predict SCORE_DATA ARTIFACT_DIR")
+    _score_to_file(artifact_dir, score_data, output, "barrage predict SCORE_DATA ARTIFACT_DIR", **options)
 
 
-def _score_to_file(artifact_dir: str, data: str, output: str, batch_size: Optional[int], overwrite: bool,
-                   usage: str) -> None:
-    from barrage.records import check_output_path, write_scores
+def _score_to_file(artifact_dir: str, data: str, output: str, usage: str, batch_size: Optional[int],
+                   overwrite: bool, keep: Any, shard: Optional[str], quiet: bool) -> None:
+    from barrage.progress import Progress
+    from barrage.scores import check_output_path
+    from barrage.scoring import Shard
 
     if os.path.isfile(artifact_dir) and os.path.isfile(os.path.join(data, "config.json")):
         raise UsageError(
@@ -348,12 +361,15 @@ def _score_to_file(artifact_dir: str, data: str, output: str, batch_size: Option
             f"({usage})"
         )
     check_output_path(output, overwrite)  # before any work
+    parsed = Shard.parse(shard) if shard else None
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
 
-    scores = BarrageModel(artifact_dir, current_runtime()).predict(data, batch_size=batch_size)
-    write_scores(scores, output, overwrite=overwrite)
-    click.echo(f"wrote {len(scores)} scores to {output}")
+    progress = Progress(None, quiet=quiet)
+    written = BarrageModel(artifact_dir, current_runtime()).score_file(
+        data, output, keep=list(keep), shard=parsed, batch_size=batch_size, overwrite=overwrite, progress=progress,
+    )
+    click.echo(f"wrote {written} scores to {output}")
 
 
 @cli.command("help")

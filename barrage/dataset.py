@@ -164,7 +164,13 @@ class RecordTransformer(abc.ABC):
 
     @abc.abstractmethod
     def fit(self, records: Records) -> None:
-        """Learn state from the training records (seen once, before any batch)."""
+        """Learn state from the training records (seen once, before any batch).
+
+        ``records`` iterates record dicts and has a ``len``. When the training data is
+        streamed from a file it is a :class:`~barrage.records.RecordStream`, read chunk
+        by chunk: fit in one pass, with :meth:`loaded_batches` (memory then stays flat)
+        or by iterating once; do not index records at random.
+        """
 
     @abc.abstractmethod
     def transform(self, data_record: DataRecord) -> DataRecord:
@@ -183,11 +189,18 @@ class RecordTransformer(abc.ABC):
         """Read the state written by :meth:`save` from the directory ``path``."""
 
     def loaded_batches(self, records: Records, batch_size: int = 4096) -> Iterator[DataRecord]:
-        """Yield the loaded records as batched data records, for fits in one pass.
+        """Yield the loaded records as batched data records, in record order, for fits in
+        one pass: over records in memory, or over a file streamed chunk by chunk (the
+        training records of a streamed run), with the same batches either way.
 
         Each batch goes through the loader's :meth:`~RecordLoader.load_columns`, so a
-        vectorised loader over a million in-memory records never builds a million dicts.
+        vectorised loader over a million records never builds a million dicts.
         """
+        chunks = getattr(records, "chunks", None)
+        if chunks is not None:  # a stream
+            for chunk in chunks(chunk_rows=batch_size):
+                yield self.loader.load_columns(chunk)
+            return
         slicer = getattr(records, "slice", None)
         for start in range(0, len(records), batch_size):
             stop = min(start + batch_size, len(records))

@@ -8,11 +8,12 @@ the directory it created; one that fails later keeps it, resumable with ``resume
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, cast
 
 import attrs
 
@@ -21,17 +22,22 @@ from barrage.artifacts import ArtifactLayout
 from barrage.components import build_augmentors, build_loader, build_transformer
 from barrage.config import prepare_config
 from barrage.context import RunContext
-from barrage.dataset import RecordMode, RecordScore, RecordTransformer, unstack_data_record
+from barrage.dataset import RecordMode, RecordScore, RecordTransformer
 from barrage.errors import ArtifactError, ConfigError, DataError
 from barrage.manifest import Manifest
-from barrage.model import build_network, compile_network, load_weights, sparse_label_ranges
-from barrage.records import RecordsLike, RecordTable, read_records
+from barrage.model import build_network, check_against_network, compile_network, load_weights, sparse_label_ranges
+from barrage.progress import Progress
+from barrage.records import RecordsLike, RecordStream, RecordTable, open_records
 from barrage.runtime import Runtime, default_runtime
+from barrage.scores import ScoreWriter, check_output_path, records_of
+from barrage.scoring import Scorer, Shard, concatenate, kept_columns, record_chunks
 from barrage.services import ServiceRun, best_epoch, build_services, monitor_problems
 from barrage.services.batch_tracker import BatchTracker
 from barrage.services.plugin_callback import PluginCallback
 from barrage.services.resume_checkpoint import latest_resume_point, restore
 from barrage.sources import BatchSource, make_batch_source
+
+Records = Union[RecordTable, RecordStream]  # what training reads: records in memory, or a stream
 
 BEST_WEIGHTS_PATH = f"{artifacts.BEST_CHECKPOINT}/{artifacts.BEST_WEIGHTS}"
 
@@ -74,8 +80,9 @@ class BarrageModel:
         config = prepare_config(config, self.runtime)
         resume_point = self._check_directory(config, resume)
         seed_everything(config["dataset"].get("seed"))
-        train_table = read_records(records_train, "training records")
-        validation_table = read_records(records_validation, "validation records")
+        streaming = config["dataset"]["streaming"]
+        train_table = open_records(records_train, "training records", streaming)
+        validation_table = open_records(records_validation, "validation records", streaming)
         transformer, network_params = self._fitted_transformer(config, train_table, resume_point)
         train_source, validation_source = self._sources(config, train_table, validation_table, transformer)
         network = self._compiled_network(config, network_params, train_source)
@@ -106,7 +113,7 @@ class BarrageModel:
         return network
 
     def _fitted_transformer(
-        self, config: Dict[str, Any], train_table: RecordTable, resume_point: Optional["ResumePoint"]
+        self, config: Dict[str, Any], train_table: Records, resume_point: Optional["ResumePoint"]
     ) -> Tuple[RecordTransformer, Dict[str, Any]]:
         """The TRAIN transformer, fitted (or, when resuming, loaded back), with the
         network params it hands to the network builder."""
@@ -118,14 +125,13 @@ class BarrageModel:
             transformer.load(self.layout.dataset_dir)
             network_params = _read_network_params(self.layout)
         else:
-            transformer.fit(train_table)
+            transformer.fit(cast(Any, train_table))  # a table, or a stream (iterable, len, chunks)
             network_params = dict(transformer.network_params or {})
         _check_json("network_params", network_params)
         return transformer, network_params
 
     def _sources(
-        self, config: Dict[str, Any], train_table: RecordTable, validation_table: RecordTable,
-        transformer: RecordTransformer,
+        self, config: Dict[str, Any], train_table: Records, validation_table: Records, transformer: RecordTransformer,
     ) -> Tuple[BatchSource, BatchSource]:
         """The TRAIN source (augmented, sampled, shuffled) and the VALIDATION one."""
         registry = self.runtime.registry
@@ -133,7 +139,8 @@ class BarrageModel:
         train_source = make_batch_source(
             train_table, mode=RecordMode.TRAIN, loader=transformer.loader, transformer=transformer,
             augmentors=build_augmentors(config, registry), batch_size=batch_size, seed=dataset.get("seed"),
-            sample_count=dataset.get("sample_count"), workers=dataset.get("workers"),
+            sample_count=dataset.get("sample_count"), workers=dataset.get("workers"), shuffle=dataset["shuffle"],
+            shuffle_buffer=dataset["shuffle_buffer"],
         )
         validation_loader = build_loader(config, RecordMode.VALIDATION, registry)
         validation_source = make_batch_source(
@@ -256,27 +263,54 @@ class BarrageModel:
 
     def predict(self, records: RecordsLike, batch_size: Optional[int] = None) -> List[RecordScore]:
         """Postprocessed scores, one ``{output: array}`` per record, in input order."""
-        import tensorflow as tf
+        return records_of(self.predict_columns(records, batch_size))
 
+    def predict_columns(self, records: RecordsLike, batch_size: Optional[int] = None) -> Dict[str, Any]:
+        """Postprocessed scores as columns: one array per output (a leading record axis),
+        the cheap way to score many records in memory."""
+        parts = []
+        with self._scoring(records, batch_size) as (scorer, chunks):
+            for _, columns in scorer.scored(chunks):
+                parts.append(columns)
+                scorer.count += len(_first(columns))
+        return concatenate(parts)
+
+    def score_file(
+        self, data: RecordsLike, output: str, keep: Sequence[str] = (), shard: Optional[Shard] = None,
+        batch_size: Optional[int] = None, overwrite: bool = False, progress: Optional[Progress] = None,
+    ) -> int:
+        """Score ``data`` (a file, read chunk by chunk, or records in memory) into the file
+        ``output`` (``.csv``, ``.json``, ``.jsonl`` or ``.parquet``), with the ``keep`` input
+        columns first; ``shard`` scores one contiguous block. Memory does not grow with the
+        number of records. Returns the number of records written."""
+        check_output_path(output, overwrite)  # before any work
+        with self._scoring(data, batch_size, shard) as (scorer, chunks), ScoreWriter(output, overwrite) as writer:
+            if progress is not None and progress.total is None:
+                progress.total = scorer.total
+            for table, columns in scorer.scored(chunks):
+                writer.write(columns, kept_columns(table, list(keep)))
+                scorer.count += len(table)
+                if progress is not None:
+                    progress.update(len(table))
+        if progress is not None:
+            progress.close()
+        return writer.count
+
+    @contextlib.contextmanager
+    def _scoring(self, records: RecordsLike, batch_size: Optional[int],
+                 shard: Optional[Shard] = None) -> Iterator[Tuple[Scorer, Iterator[Any]]]:
+        """The scorer and the chunks of ``records``, between the pre- and end hooks."""
         if self.network is None:
             self.load()
-        assert self.config is not None and self.transformer is not None
+        assert self.config is not None
         transformer = self._scoring_transformer()
-        table = read_records(records, "scoring records")
-        source = make_batch_source(
-            table, mode=RecordMode.SCORE, loader=transformer.loader, transformer=transformer,
-            batch_size=batch_size or self.config["solver"]["batch_size"], workers=self.config["dataset"].get("workers"),
-        )
-        check_against_network(self.network, source)
+        opened, chunks = record_chunks(records, "scoring records", shard)
         context = RunContext(self.config, self.artifact_dir, RecordMode.SCORE, self.network, transformer)
-        self.runtime.plugins.call("barrage_pre_score", context=context, records=table)
-        try:
-            outputs = self.network.predict(source.dataset(), verbose=0)
-        except tf.errors.OpError:
-            source.raise_pending()
-            raise
-        scores = _postprocess(transformer, outputs)
-        return self.runtime.plugins.call_chained("barrage_post_score", "scores", scores, context=context)
+        plugins = self.runtime.plugins
+        plugins.call("barrage_pre_score", context=context, records=opened)
+        scorer = Scorer(self.network, transformer, self.config, plugins, context, batch_size, total=len(opened))
+        yield scorer, chunks
+        plugins.call("barrage_score_end", context=context, count=scorer.count)
 
     def _scoring_transformer(self) -> RecordTransformer:
         """The SCORE transformer: the loaded one, or the trained one's SCORE twin."""
@@ -290,10 +324,8 @@ class BarrageModel:
 # -- helpers --------------------------------------------------------------------------
 
 
-def _postprocess(transformer: RecordTransformer, outputs: Dict[str, Any]) -> List[RecordScore]:
-    if transformer.vectorized:
-        return unstack_data_record(transformer.postprocess(dict(outputs)))
-    return [transformer.postprocess(score) for score in unstack_data_record(outputs)]
+def _first(columns: Dict[str, Any]) -> Any:
+    return next(iter(columns.values())) if columns else ()
 
 
 def _fit(
@@ -339,28 +371,6 @@ def _refused_batch(exc: Exception, tracker: BatchTracker, train: BatchSource, va
     shown = ", ".join(map(str, records[:8])) + (", ..." if len(records) > 8 else "")
     reason = str(getattr(exc, "message", exc)).strip().splitlines()[0]
     return DataError(f"{source.origin}: TensorFlow refused the batch of records {shown}: {reason}")
-
-
-def check_against_network(network: Any, source: BatchSource) -> None:
-    """The source's inputs (and, outside SCORE, outputs) are the network's, and each
-    input has the per-record shape the network's ``Input`` declares."""
-    expected, produced = sorted(network.input), sorted(source.input_names)
-    if expected != produced:
-        raise ConfigError([f"dataset.loader: the loader produces inputs {produced} but the network expects {expected}"])
-    if source.mode is not RecordMode.SCORE:
-        outputs, targets = sorted(network.output), sorted(source.output_names)
-        if outputs != targets:
-            raise ConfigError([f"dataset.loader: the loader produces outputs {targets} but the network has {outputs}"])
-    for value in source.spec.values:
-        if value.part != "x":
-            continue
-        declared = tuple(network.input[value.name].shape[1:])
-        fits = len(declared) == len(value.shape) and all(d is None or d == s for d, s in zip(declared, value.shape))
-        if not fits:
-            raise DataError(
-                f"{source.origin}: input '{value.name}' has shape {value.shape} per record but the network "
-                f"expects {tuple(declared)}"
-            )
 
 
 @attrs.frozen

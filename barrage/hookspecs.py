@@ -92,17 +92,30 @@ def barrage_post_fit(context: "RunContext", history: Any) -> None:
 def barrage_pre_score(context: "RunContext", records: "Records") -> None:
     """Called before scoring, with the loaded artifact's context and the records.
 
-    ``context.network`` holds the best checkpoint's weights; ``context.mode`` is
-    ``RecordMode.SCORE``.
+    ``records`` is a ``RecordTable`` for records in memory, or a ``RecordStream`` (read it
+    only through ``chunks()``) for a file scored chunk by chunk. ``context.network``
+    holds the best checkpoint's weights; ``context.mode`` is ``RecordMode.SCORE``.
     """
 
 
 @hookspec
 def barrage_post_score(context: "RunContext", scores: List["RecordScore"]) -> Optional[List["RecordScore"]]:
-    """Called with the postprocessed scores (one dict per record, in input order).
+    """Called with postprocessed scores (one dict per record, in input order): once per
+    chunk of records (records in memory are one chunk; a file is scored chunk by chunk).
 
-    Returning a list replaces the scores; returning ``None`` keeps them. Implementations
-    are chained: each one receives the scores the previous one returned.
+    Returning a list (of the same length) replaces the scores; returning ``None`` keeps
+    them. Implementations are chained: each one receives the scores the previous one
+    returned.
+    """
+
+
+@hookspec
+def barrage_score_end(context: "RunContext", count: int) -> None:
+    """Called once when scoring ends, with the number of records scored.
+
+    ``predict`` and ``barrage score`` call ``barrage_post_score`` once per chunk of scores
+    (a large file is scored chunk by chunk); this hook marks the end of the whole
+    scoring, e.g. to log its record count once.
     """
 
 
@@ -162,5 +175,6 @@ RESULT_CHECKS = {
     "barrage_post_fit": _nothing,
     "barrage_pre_score": _nothing,
     "barrage_post_score": _scores,
+    "barrage_score_end": _nothing,
     "barrage_register_commands": _nothing,
 }

@@ -11,11 +11,15 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from barrage.errors import ArtifactError, ConfigError
+from barrage.dataset import RecordMode
+from barrage.errors import ArtifactError, ConfigError, DataError
 from barrage.registry import Registry
 from barrage.sources.values import LabelRange
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from barrage.sources import BatchSource
 
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -180,6 +184,28 @@ def load_weights(network: Any, path: str) -> None:
         network.load_weights(path)
     except Exception as exc:  # h5py and Keras raise many types for a file that does not fit
         raise ArtifactError(f"{path}: cannot be loaded into this network: {type(exc).__name__}: {exc}") from None
+
+
+def check_against_network(network: Any, source: "BatchSource") -> None:
+    """The source's inputs (and, outside SCORE, outputs) are the network's, and each
+    input has the per-record shape the network's ``Input`` declares."""
+    expected, produced = sorted(network.input), sorted(source.input_names)
+    if expected != produced:
+        raise ConfigError([f"dataset.loader: the loader produces inputs {produced} but the network expects {expected}"])
+    if source.mode is not RecordMode.SCORE:
+        outputs, targets = sorted(network.output), sorted(source.output_names)
+        if outputs != targets:
+            raise ConfigError([f"dataset.loader: the loader produces outputs {targets} but the network has {outputs}"])
+    for value in source.spec.values:
+        if value.part != "x":
+            continue
+        declared = tuple(network.input[value.name].shape[1:])
+        fits = len(declared) == len(value.shape) and all(d is None or d == s for d, s in zip(declared, value.shape))
+        if not fits:
+            raise DataError(
+                f"{source.origin}: input '{value.name}' has shape {value.shape} per record but the network "
+                f"expects {tuple(declared)}"
+            )
 
 
 def output_names(network: Any) -> List[str]:

@@ -98,7 +98,7 @@ def test_scoring_a_missing_artifact_directory_or_unknown_format_exits_2(files):
     missing = invoke("score", files / "nowhere", files / "score.csv", "-o", files / "s.json")
     assert missing.exit_code == 2 and "no such artifact directory" in missing.output
     wrong = invoke("score", files / "nowhere", files / "score.csv", "-o", files / "s.xlsx")
-    assert wrong.exit_code == 2 and ".json, .jsonl, .csv" in wrong.output
+    assert wrong.exit_code == 2 and ".csv, .json, .jsonl, .parquet" in wrong.output
 
 
 def test_tensorflow_start_up_chatter_is_kept_off_stderr_but_warnings_are_not(files):

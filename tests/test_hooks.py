@@ -33,6 +33,7 @@ HOOKS = {
     "barrage_post_fit",
     "barrage_pre_score",
     "barrage_post_score",
+    "barrage_score_end",
     "barrage_register_commands",
 }
 
@@ -85,6 +86,10 @@ class Recorder:
         self.calls.append(("barrage_post_score", context, scores))
 
     @hookimpl
+    def barrage_score_end(self, context, count):
+        self.calls.append(("barrage_score_end", context, count))
+
+    @hookimpl
     def barrage_register_commands(self, cli):
         self.calls.append(("barrage_register_commands", cli))
 
@@ -105,6 +110,7 @@ def test_every_hook_is_called_with_its_arguments():
     manager.call("barrage_post_fit", context=context, history="history")
     manager.call("barrage_pre_score", context=context, records=[{"x": 1}])
     assert manager.call_chained("barrage_post_score", "scores", [{"y": 1}], context=context) == [{"y": 1}]
+    manager.call("barrage_score_end", context=context, count=1)
     manager.call("barrage_register_commands", cli="group")
     registry = runtime.registry
     assert recorder.calls[:-1] == [
@@ -113,6 +119,7 @@ def test_every_hook_is_called_with_its_arguments():
         ("barrage_post_fit", context, "history"),
         ("barrage_pre_score", context, [{"x": 1}]),
         ("barrage_post_score", context, [{"y": 1}]),
+        ("barrage_score_end", context, 1),
         ("barrage_register_commands", "group"),
     ]
     name, registrar = recorder.calls[-1]

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from barrage.errors import DataError
-from barrage.records import RecordTable, read_records, write_scores
+from barrage.records import RecordTable, read_records
+from barrage.scores import write_scores
 
 ROWS: List[Dict[str, Any]] = [
     {"x": 1.5, "n": 3, "text": "a", "label": 0},
@@ -286,6 +287,6 @@ def test_write_refuses_to_overwrite(tmp_path: Any) -> None:
 
 
 def test_write_unsupported_extension(tmp_path: Any) -> None:
-    with pytest.raises(DataError, match=r"unsupported output type '\.parquet'"):
-        write_scores(SCORES, str(tmp_path / "scores.parquet"))
+    with pytest.raises(DataError, match=r"unsupported output type '\.xlsx'"):
+        write_scores(SCORES, str(tmp_path / "scores.xlsx"))
     assert os.listdir(tmp_path) == []

@@ -8,6 +8,7 @@ write all of it. A service block set to ``null`` switches that service off.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Dict
 
 import cerberus
@@ -45,6 +46,9 @@ SCHEMA: Dict[str, Any] = {
             "sample_count": {"type": "string", "nullable": True, "empty": False},
             "seed": {"type": "integer", "nullable": True, "min": 0, "max": MAX_SEED},
             "workers": {"type": "integer", "nullable": True, "min": 1, "max": MAX_WORKERS},
+            "streaming": {"type": ["boolean", "string"], "allowed": ["auto", True, False]},
+            "shuffle": {"type": "boolean"},
+            "shuffle_buffer": {"type": "integer", "min": 0, "max": MAX_COUNT},
         },
     },
     "model": {
@@ -101,6 +105,9 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
         "sample_count": None,
         "seed": None,
         "workers": None,
+        "streaming": "auto",
+        "shuffle": True,
+        "shuffle_buffer": 16384,
     },
     "model": {},
     "solver": {
@@ -144,9 +151,23 @@ class _ErrorHandler(cerberus_errors.BasicErrorHandler):
             0x27: "must have at least {constraint} item(s)",
             0x42: "must be at least {constraint}",
             0x43: "must be at most {constraint}",
-            0x44: "must be one of {constraint}, got {value!r}",
+            0x44: "must be one of {constraint}, got {value}",
         },
     }
+
+    def _format_message(self, field: Any, error: Any) -> str:
+        """Allowed values and the value given as JSON writes them (``true``, ``"auto"``)."""
+        if error.code == 0x44:
+            allowed = ", ".join(_as_json(option) for option in error.constraint)
+            return self.messages[0x44].format(constraint=allowed, value=_as_json(error.value))
+        return super()._format_message(field, error)
+
+
+def _as_json(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 class _Validator(cerberus.Validator):

@@ -6,7 +6,9 @@ batches, the way Keras picks a data adapter:
 
 * :class:`ColumnSource`: a vectorised loader (``KeySelector``) and transformer over
   in-memory records, applied once to whole columns;
-* :class:`RecordSource`: anything else, record by record in Python, in parallel.
+* :class:`RecordSource`: anything else in memory, record by record in Python, in parallel;
+* :class:`StreamSource`: a file read chunk by chunk (a :class:`~barrage.records.RecordStream`),
+  with a seeded shuffle buffer, whole chunks at a time when the components are vectorised.
 
 Every source implements :class:`BatchSource` (a ``tf.data.Dataset`` for any starting
 batch, the batches per pass, the spec of a batch). Batch order comes from one
@@ -19,10 +21,12 @@ from typing import Any, Optional, Sequence
 
 from barrage.components import Augmentor
 from barrage.dataset import RecordLoader, RecordMode, RecordTransformer
+from barrage.records import RecordStream
 from barrage.sources.base import BatchSource
 from barrage.sources.columns import ColumnSource, load_columns
 from barrage.sources.order import BatchOrder, sample_indices
 from barrage.sources.records import RecordSource
+from barrage.sources.stream import SHUFFLE_BUFFER, StreamSource
 from barrage.sources.values import BatchSpec, ValueSpec, normalise, normalise_data_record
 
 __all__ = [
@@ -31,6 +35,8 @@ __all__ = [
     "BatchSpec",
     "ColumnSource",
     "RecordSource",
+    "SHUFFLE_BUFFER",
+    "StreamSource",
     "ValueSpec",
     "make_batch_source",
     "normalise",
@@ -51,15 +57,22 @@ def make_batch_source(
     sample_count: Optional[str] = None,
     workers: Optional[int] = None,
     per_record: bool = False,
+    shuffle: bool = True,
+    shuffle_buffer: int = SHUFFLE_BUFFER,
 ) -> BatchSource:
-    """The batch source for ``table`` in ``mode``.
+    """The batch source for ``table`` (in memory, or a stream) in ``mode``.
 
-    Augmentors and ``sample_count`` apply in TRAIN only. ``per_record`` forces the
-    per-record strategy (to compare strategies, or to debug a vectorised component).
+    Augmentors, ``sample_count`` and shuffling apply in TRAIN only. ``per_record`` forces
+    the per-record strategy (to compare strategies, or to debug a vectorised component).
+    ``shuffle_buffer`` is how many records a stream mixes at a time.
     """
     training = mode is RecordMode.TRAIN
-    order = BatchOrder.for_table(table, mode, batch_size, seed, sample_count if training else None)
     chain = list(augmentors) if training else []
+    if isinstance(table, RecordStream):
+        return StreamSource(table, mode, loader, transformer, augmentors=chain, batch_size=batch_size, seed=seed,
+                            sample_count=sample_count, shuffle=shuffle, shuffle_buffer=shuffle_buffer,
+                            workers=workers, per_record=per_record)
+    order = BatchOrder.for_table(table, mode, batch_size, seed, sample_count if training else None, shuffle)
     if not per_record and loader.vectorized and transformer.vectorized:
         columns = load_columns(table, loader, transformer)
         return ColumnSource(table.origin, mode, order, columns, loader, chain, workers)

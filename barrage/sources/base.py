@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import threading
-from typing import Any, ClassVar, List, Optional
+from typing import Any, ClassVar, List, Optional, Protocol
 
 from barrage.dataset import DataRecord, RecordLoader, RecordMode
 from barrage.errors import DataError
@@ -20,12 +20,25 @@ from barrage.sources.order import BatchOrder
 from barrage.sources.values import BatchSpec, LabelRange, refuse_missing
 
 
+class PassOrder(Protocol):
+    """How a source is cut into batches (:class:`~barrage.sources.order.BatchOrder` for
+    records in memory, the stream's own for a stream)."""
+
+    batch_size: int
+    batches_per_pass: int
+    seed: int
+
+    @property
+    def shuffled(self) -> bool:
+        """Endless passes (TRAIN) rather than one (VALIDATION, SCORE)."""
+
+
 class BatchSource(abc.ABC):
     """Batches of one dataset for one mode (``(x, y[, w])``, or ``(x,)`` in SCORE)."""
 
     name: ClassVar[str] = "source"
 
-    def __init__(self, origin: str, mode: RecordMode, order: BatchOrder, spec: BatchSpec, loader: RecordLoader):
+    def __init__(self, origin: str, mode: RecordMode, order: PassOrder, spec: BatchSpec, loader: RecordLoader):
         self.origin = origin
         self.mode = mode
         self.order = order
@@ -87,6 +100,7 @@ class BatchSource(abc.ABC):
     def records_of_batch(self, batch_number: int) -> List[int]:
         """The records of batch ``batch_number`` (counted from the first batch of the
         first pass), for messages about a batch TensorFlow refused."""
+        assert isinstance(self.order, BatchOrder)
         pass_number, offset = divmod(batch_number, self.batches_per_pass)
         order = self.order.pass_order(pass_number)
         return [int(i) for i in order[offset * self.batch_size:(offset + 1) * self.batch_size]]

@@ -34,7 +34,7 @@ def load_columns(table: Any, loader: RecordLoader, transformer: RecordTransforme
         for name, array in values.items():
             if len(array) != len(table):
                 raise DataError(f"{table.origin}: {part} '{name}' has {len(array)} rows for {len(table)} records")
-    refuse_missing(data_record, table.origin, np.arange(len(table)), loader)
+    refuse_missing(data_record, table.origin, table.record_numbers(np.arange(len(table))), loader)
     return data_record
 
 
@@ -42,6 +42,7 @@ class ColumnSource(BatchSource):
     """Batches gathered from columns held in memory (see the module docstring)."""
 
     name = "columns"
+    order: BatchOrder
 
     def __init__(
         self,

@@ -19,11 +19,9 @@ from barrage.dataset import RecordMode
 from barrage.errors import DataError
 
 
-def sample_indices(table: Any, sample_count: Optional[str]) -> np.ndarray:
-    """Record indices of one TRAIN pass: each record ``record[sample_count]`` times."""
-    indices = np.arange(len(table), dtype=np.int64)
-    if not sample_count:
-        return indices
+def sample_counts(table: Any, sample_count: str) -> np.ndarray:
+    """How many times each record of ``table`` appears in a TRAIN pass (``record[key]``),
+    checked: non-negative integers, a bad one named by its record."""
     counts = np.asarray(table.column(sample_count))
     if counts.dtype.kind not in "iuf" or counts.ndim != 1:
         raise DataError(f"{table.origin}: sample_count key '{sample_count}' must hold one integer per record")
@@ -32,17 +30,33 @@ def sample_indices(table: Any, sample_count: Optional[str]) -> np.ndarray:
         if not_integer.any():
             index = int(np.argmax(not_integer))
             raise DataError(
-                f"{table.origin}: record {index}: sample_count '{sample_count}' is {counts[index].item()!r}, "
-                "not an integer"
+                f"{table.origin}: record {table.record_number(index)}: sample_count '{sample_count}' is "
+                f"{counts[index].item()!r}, not an integer"
             )
     negative = counts < 0
     if negative.any():
         index = int(np.argmax(negative))
-        raise DataError(f"{table.origin}: record {index}: sample_count '{sample_count}' is negative ({counts[index]})")
-    expanded = np.repeat(indices, counts.astype(np.int64))
+        raise DataError(
+            f"{table.origin}: record {table.record_number(index)}: sample_count '{sample_count}' is negative "
+            f"({counts[index]})"
+        )
+    return counts.astype(np.int64)
+
+
+def sample_indices(table: Any, sample_count: Optional[str]) -> np.ndarray:
+    """Record indices of one TRAIN pass: each record ``record[sample_count]`` times."""
+    indices = np.arange(len(table), dtype=np.int64)
+    if not sample_count:
+        return indices
+    expanded = np.repeat(indices, sample_counts(table, sample_count))
     if len(expanded) == 0:
         raise DataError(f"{table.origin}: every record has sample_count 0; nothing to train on")
     return expanded
+
+
+def draw_seed(seed: Optional[int]) -> int:
+    """``seed``, or a fresh random one for an unseeded run."""
+    return int(seed) if seed is not None else int(np.random.default_rng().integers(2**32))
 
 
 class BatchOrder:
@@ -52,29 +66,32 @@ class BatchOrder:
     shuffles them per pass from ``seed``.
     """
 
-    def __init__(self, indices: np.ndarray, mode: RecordMode, batch_size: int, seed: int):
+    def __init__(self, indices: np.ndarray, mode: RecordMode, batch_size: int, seed: int, shuffle: bool = True):
         self.indices = indices
         self.mode = mode
         self.batch_size = batch_size
         self.seed = seed
+        self.shuffle = shuffle
         self.batches_per_pass = math.ceil(len(indices) / batch_size)
 
     @classmethod
     def for_table(
-        cls, table: Any, mode: RecordMode, batch_size: int, seed: Optional[int], sample_count: Optional[str] = None
+        cls, table: Any, mode: RecordMode, batch_size: int, seed: Optional[int], sample_count: Optional[str] = None,
+        shuffle: bool = True,
     ) -> "BatchOrder":
         """The order of ``table`` in ``mode``; an unseeded TRAIN order draws a seed."""
         indices = sample_indices(table, sample_count) if mode is RecordMode.TRAIN else np.arange(len(table))
-        seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2**32))
-        return cls(indices, mode, batch_size, seed)
+        return cls(indices, mode, batch_size, draw_seed(seed), shuffle)
 
     @property
     def shuffled(self) -> bool:
+        """TRAIN: endless, one pass after the other (reshuffled each pass unless ``shuffle``
+        is off); VALIDATION and SCORE: one pass in input order."""
         return self.mode is RecordMode.TRAIN
 
     def pass_order(self, pass_number: int) -> np.ndarray:
         """Record indices of one pass: shuffled per pass in TRAIN, input order otherwise."""
-        if not self.shuffled:
+        if not self.shuffled or not self.shuffle:
             return self.indices
         return np.random.default_rng([self.seed, pass_number]).permutation(self.indices)
 

@@ -7,7 +7,7 @@ A failing record is named: its index, the stage and the component.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
@@ -26,6 +26,7 @@ class RecordSource(BatchSource):
     """Batches built record by record in Python (see the module docstring)."""
 
     name = "records"
+    order: BatchOrder
 
     def __init__(
         self,
@@ -52,25 +53,13 @@ class RecordSource(BatchSource):
         return dataset
 
     def _build(self, indices: np.ndarray, pass_number: int, start: int, check: bool = True) -> DataRecord:
-        records = [self._one_record(int(index), pass_number, start + i) for i, index in enumerate(indices)]
-        return stack_checked(self, records, indices, check)
+        numbers = self.table.record_numbers(indices)
+        records = [load_record(self, self.table[int(index)], int(number), pass_number, start + i)
+                   for i, (index, number) in enumerate(zip(indices, numbers))]
+        return stack_checked(self, records, numbers, check)
 
-    def _one_record(self, index: int, pass_number: int, position: int) -> DataRecord:
-        where = f"{self.origin}: record {index}"
-        stage = "loader"
-        try:
-            data_record = self.loader.load(self.table[index])
-            stage = "transformer"
-            # the dtype rules, at the same stage as on the columns path
-            data_record = normalise_data_record(self.transformer.transform(data_record), self.origin)
-        except DataError:
-            raise
-        except KeyError as exc:
-            raise DataError(f"{where}: missing key {exc}") from None
-        except Exception as exc:
-            component = type(getattr(self, stage)).__name__
-            raise DataError(f"{where}: {stage} {component} failed: {type(exc).__name__}: {exc}") from exc
-        return augment(data_record, self.augmentors, self.order.seed, pass_number, position, where)
+    def records_of_batch(self, batch_number: int) -> List[int]:
+        return [int(n) for n in self.table.record_numbers(np.asarray(super().records_of_batch(batch_number)))]
 
     def _estimated_bytes(self) -> int:
         per_record = sum(
@@ -78,3 +67,22 @@ class RecordSource(BatchSource):
             for value in self.spec.values
         )
         return per_record * len(self.order.indices)
+
+
+def load_record(source: Any, record: Any, number: int, pass_number: int, position: int) -> DataRecord:
+    """One record through ``source``'s loader, transformer, the dtype rules and its
+    augmentors; a failure names the record (``number``), the stage and the component."""
+    where = f"{source.origin}: record {number}"
+    stage, component = "loader", source.loader
+    try:
+        data_record = source.loader.load(record)
+        stage, component = "transformer", source.transformer
+        # the dtype rules, at the same stage as on the columns path
+        data_record = normalise_data_record(source.transformer.transform(data_record), source.origin)
+    except DataError:
+        raise
+    except KeyError as exc:
+        raise DataError(f"{where}: missing key {exc}") from None
+    except Exception as exc:
+        raise DataError(f"{where}: {stage} {type(component).__name__} failed: {type(exc).__name__}: {exc}") from exc
+    return augment(data_record, source.augmentors, source.order.seed, pass_number, position, where)

@@ -9,7 +9,7 @@ Only Barrage's public hooks, in the order a training run fires them:
   ``mlflow_run.json`` in the artifact directory, or, for a resumed run, continues the run
   that file names;
 - ``barrage_post_fit``: logs the artifacts that matter and marks the run finished;
-- ``barrage_post_score``: logs a scoring run with its record count.
+- ``barrage_score_end``: logs a scoring run with its record count.
 
 Every command imports this module (hook plugins load when ``barrage`` starts), so MLflow
 (and with it TensorFlow) is imported inside the hooks, never here.
@@ -44,7 +44,7 @@ def barrage_post_fit(context: Any) -> None:
 
 
 @hookimpl
-def barrage_post_score(context: Any, scores: List[Any]) -> None:
+def barrage_score_end(context: Any, count: int) -> None:
     from barrage_mlflow.tracking import log_scoring
 
-    log_scoring(context, len(scores))
+    log_scoring(context, count)

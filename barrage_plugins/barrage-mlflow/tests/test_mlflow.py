@@ -96,8 +96,8 @@ def test_it_is_a_hook_plugin_of_its_own_distribution(monkeypatch):
     assert result.exit_code == 0, result.output
     plugin = next(p for p in json.loads(result.stdout)["loaded"] if p["name"] == "mlflow")
     assert f"{plugin['distribution']} {plugin['version']}" == SOURCE
-    assert sorted(plugin["hooks"]) == ["barrage_callbacks", "barrage_post_fit", "barrage_post_score",
-                                       "barrage_pre_fit"]
+    assert sorted(plugin["hooks"]) == ["barrage_callbacks", "barrage_post_fit", "barrage_pre_fit",
+                                       "barrage_score_end"]
 
 
 def test_flatten_config_names_leaves_by_dotted_path():

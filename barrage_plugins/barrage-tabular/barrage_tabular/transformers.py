@@ -137,14 +137,16 @@ class Standardizer(NamedTransformer):
             for group, names in self.names.items()
         }
         origin = getattr(records, "origin", "training records")
+        first_record = 0  # the record number of the batch's first row
         for position, batch in enumerate(self.loaded_batches(records, self.batch_size)):
             if position == 0:
                 check_present(batch, self.requires(), self.who, fitting=True)
             for group, by_name in moments.items():
                 for name, accumulator in by_name.items():
                     values = _numeric(batch[PART_INDEX[group]][name], accumulator.where)
-                    self._refuse_bad(values, PARTS[PART_INDEX[group]], name, origin, position * self.batch_size)
+                    self._refuse_bad(values, PARTS[PART_INDEX[group]], name, origin, first_record)
                     accumulator.update(values)
+            first_record += len(next(iter(batch[0].values())))
         self.statistics = {
             group: {name: accumulator.statistics() for name, accumulator in by_name.items()}
             for group, by_name in moments.items()

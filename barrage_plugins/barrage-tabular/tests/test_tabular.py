@@ -379,3 +379,54 @@ def test_standardizer_fill_missing_fits_without_the_gaps_and_fills_them_with_the
     assert np.isfinite(x["features"]).all()
     with pytest.raises(TypeError, match="fill_missing"):
         fitted_standardizer(records, fill_missing="yes")
+
+
+# -- fitting on a stream ----------------------------------------------------------------
+
+
+def mixed_records(count=230, seed=4):
+    rng = np.random.default_rng(seed)
+    colours = np.array(["red", "blue", "green", "teal"])
+    return pd.DataFrame({
+        "a": 1e6 + rng.normal(0, 3, count), "b": rng.normal(5, 2, count), "c": np.full(count, 7.25),
+        "y": rng.normal(-40, 10, count), "colour": colours[rng.integers(0, 4, count)],
+        "size": rng.integers(1, 6, count), "kind": np.where(rng.random(count) > 0.3, "cat", "dog"),
+    })
+
+
+def write_records(frame, path):
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, row_group_size=29)  # uneven row groups: 8 of 29, one of 27
+    elif path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    return str(path)
+
+
+@pytest.mark.parametrize("extension", [".parquet", ".csv", ".jsonl"])
+def test_transformers_fitted_on_a_stream_match_those_fitted_in_memory(tmp_path, extension):
+    from barrage.records import RecordStream
+
+    path = write_records(mixed_records(), tmp_path / f"train{extension}")
+    loader = KeySelector(RecordMode.TRAIN, inputs={"features": ["a", "b", "c"], "colour": "colour", "size": "size"},
+                         outputs={"y": "y", "kind": "kind"})
+
+    def fitted(records):
+        standardizer = Standardizer(RecordMode.TRAIN, loader, inputs=["features"], outputs=["y"], batch_size=11)
+        categories = CategoricalEncoder(RecordMode.TRAIN, loader, inputs=["colour", "size"], outputs=["kind"],
+                                        batch_size=11, max_categories=3)
+        standardizer.fit(records)
+        categories.fit(records)
+        return standardizer, categories
+
+    memory_scaler, memory_codes = fitted(read_records(path))
+    stream_scaler, stream_codes = fitted(RecordStream(path))
+    for group in ("inputs", "outputs"):
+        for name, expected in memory_scaler.statistics[group].items():
+            got = stream_scaler.statistics[group][name]
+            assert got["count"] == expected["count"] == 230
+            np.testing.assert_allclose(got["mean"], expected["mean"], rtol=1e-12)
+            np.testing.assert_allclose(got["std"], expected["std"], rtol=1e-9)
+    assert stream_codes.vocabularies == memory_codes.vocabularies
+    assert len(memory_codes.vocabularies["inputs"]["colour"]) == 3  # max_categories cut the rarest

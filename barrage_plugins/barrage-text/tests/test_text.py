@@ -148,3 +148,25 @@ def test_text_example_trains_a_sentiment_classifier_and_scores(tmp_path, example
     assert accuracy > 0.8, accuracy
     unseen = BarrageModel(artifact_dir).predict([{"review": "Zyzzyva quokka!"}, {"review": ""}])
     assert all(np.isclose(float(np.sum(s["sentiment"])), 1.0, atol=1e-4) for s in unseen)
+
+
+def test_vocabulary_fitted_on_a_streamed_file_matches_the_in_memory_one(tmp_path):
+    import pandas as pd
+
+    from barrage.records import RecordStream
+
+    rng = np.random.default_rng(0)
+    words = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta"])
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 6), p=[.3, .2, .15, .15, .1, .05, .05]))
+             for _ in range(300)]
+    path = tmp_path / "texts.parquet"
+    pd.DataFrame({"text": texts, "label": rng.integers(0, 2, 300)}).to_parquet(path, row_group_size=37)
+    loader = KeySelector(RecordMode.TRAIN, inputs={"text": "text"}, outputs={"label": "label"})
+    fitted = []
+    for records in (read_records(str(path)), RecordStream(str(path))):
+        transformer = TextVectorizer(RecordMode.TRAIN, loader, max_tokens=5, sequence_length=4, batch_size=13)
+        transformer.fit(records)
+        fitted.append(transformer)
+    assert fitted[1].vocabulary == fitted[0].vocabulary
+    assert len(fitted[0].vocabulary) == 5 and fitted[0].vocabulary[0] == "alpha"
+    assert fitted[1].network_params == fitted[0].network_params

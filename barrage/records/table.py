@@ -1,0 +1,283 @@
+"""``RecordTable``: records held in memory as columns.
+
+A table is a read-only sequence of record dicts (what per-record loaders and
+transformers see) that also hands out whole columns as arrays (what vectorised loaders
+use). Its data lives in a :class:`ColumnStore`, which turns each column into an array
+once and keeps it: slices and takes of a table are views of the same store, so a list
+of dicts is turned into columns once, however many times it is sliced (a transformer's
+fit, then the batches). A table that is one chunk of a larger stream knows the record
+number of its first row (its store's ``offset``), so messages name records by their
+place in the file.
+"""
+
+from __future__ import annotations
+
+import abc
+import operator
+from typing import Any, Dict, Iterator, List, Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+from barrage.errors import DataError
+
+Index = Union[None, slice, np.ndarray]
+
+
+class ColumnStore(abc.ABC):
+    """All records of a table, column by column (each converted once, on first use)."""
+
+    columnar = False
+
+    def __init__(self, origin: str, offset: int = 0):
+        self.origin = origin
+        self.offset = offset  # the number of the first record in the data it came from
+        self._columns: Dict[str, np.ndarray] = {}
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """The number of records."""
+
+    @abc.abstractmethod
+    def keys(self) -> List[str]:
+        """The keys of the records."""
+
+    @abc.abstractmethod
+    def raw(self, key: str) -> np.ndarray:
+        """The values of ``key`` as read (a ``DataError`` names a record without it)."""
+
+    @abc.abstractmethod
+    def record(self, index: int) -> Dict[str, Any]:
+        """One record as a new dict."""
+
+    def column(self, key: str) -> np.ndarray:
+        """The values of ``key`` as one array: numbers as numbers, text as text, vectors
+        stacked; a value that cannot be read so is an error naming its record."""
+        if key not in self._columns:
+            self._columns[key] = clean_column(key, self.raw(key), self.origin, self.offset)
+        return self._columns[key]
+
+
+class FrameStore(ColumnStore):
+    """Records that are the rows of a DataFrame (from memory, CSV, Parquet or JSON Lines)."""
+
+    columnar = True
+
+    def __init__(self, frame: pd.DataFrame, origin: str, offset: int = 0):
+        super().__init__(origin, offset)
+        self.frame = frame.reset_index(drop=True)
+        self._raw: Dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def keys(self) -> List[str]:
+        return [str(c) for c in self.frame.columns]
+
+    def raw(self, key: str) -> np.ndarray:
+        if key not in self._raw:
+            if key not in self.frame.columns:
+                raise DataError(f"{self.origin}: record {self.offset}: missing key '{key}'")
+            self._raw[key] = self.frame[key].to_numpy()
+        return self._raw[key]
+
+    def record(self, index: int) -> Dict[str, Any]:
+        return {key: _scalar(self.raw(key)[index]) for key in self.frame.columns}
+
+
+class RowStore(ColumnStore):
+    """Records that are a list of dicts (each column gathered from the dicts once)."""
+
+    def __init__(self, rows: Sequence[Dict[str, Any]], origin: str, offset: int = 0):
+        super().__init__(origin, offset)
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def keys(self) -> List[str]:
+        return list(self.rows[0]) if len(self.rows) else []
+
+    def raw(self, key: str) -> np.ndarray:
+        getter = operator.itemgetter(key)
+        try:
+            if len(self.rows) and type(getter(self.rows[0])) is float:  # the common case, fastest
+                try:  # None becomes NaN (missing), as below; text that is not a number goes below
+                    return np.fromiter(map(getter, self.rows), dtype=np.float64, count=len(self.rows))
+                except (ValueError, TypeError):
+                    pass
+            values = list(map(getter, self.rows))
+        except KeyError:
+            index = next(i for i, row in enumerate(self.rows) if key not in row)
+            raise DataError(f"{self.origin}: record {self.offset + index}: missing key '{key}'") from None
+        if values and isinstance(values[0], (list, tuple, np.ndarray)):
+            return stack_vectors(key, values, self.origin, self.offset)
+        if values and type(values[0]) is int:
+            array = np.array(values)
+            if array.dtype.kind in "fi":  # every value a plain number (else: text, None, ... below)
+                return array
+        return pd.Series(values).to_numpy()
+
+    def record(self, index: int) -> Dict[str, Any]:
+        return dict(self.rows[index])
+
+
+class RecordTable(Sequence):
+    """A view of a :class:`ColumnStore`: all its records, a slice or a selection."""
+
+    def __init__(self, store: ColumnStore, selection: Index = None):
+        self.store = store
+        self.selection = selection
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, origin: str = "records", offset: int = 0) -> "RecordTable":
+        return cls(FrameStore(frame, origin, offset))
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Dict[str, Any]], origin: str = "records", offset: int = 0) -> "RecordTable":
+        return cls(RowStore(rows, origin, offset))
+
+    @property
+    def origin(self) -> str:
+        return self.store.origin
+
+    @property
+    def offset(self) -> int:
+        """The record number of the store's first record (0 unless a chunk of a stream)."""
+        return self.store.offset
+
+    @property
+    def is_columnar(self) -> bool:
+        """Whether the records were columns to begin with (no per-record work at all)."""
+        return self.store.columnar
+
+    def __len__(self) -> int:
+        if self.selection is None:
+            return len(self.store)
+        if isinstance(self.selection, slice):
+            return len(range(*self.selection.indices(len(self.store))))
+        return len(self.selection)
+
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, slice):
+            start, stop, step = item.indices(len(self))
+            return self.take(np.arange(start, stop, step))
+        return self.store.record(self._position(item))
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        for position in range(len(self)):
+            yield self[position]
+
+    def keys(self) -> List[str]:
+        return self.store.keys()
+
+    def column(self, key: str) -> np.ndarray:
+        """All values of ``key`` over the table's records, as one array."""
+        values = self.store.column(key)
+        return values if self.selection is None else values[self.selection]
+
+    def raw_column(self, key: str) -> np.ndarray:
+        """The values of ``key`` as they were read (no conversion), e.g. identifiers."""
+        values = self.store.raw(key)
+        return values if self.selection is None else values[self.selection]
+
+    def record_number(self, position: int) -> int:
+        """The number (in the data it came from) of the record at ``position``."""
+        return self.offset + self._position(position)
+
+    def record_numbers(self, positions: np.ndarray) -> np.ndarray:
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.selection is None:
+            return self.offset + positions
+        return self.offset + np.arange(len(self.store))[self.selection][positions]
+
+    def take(self, positions: "Sequence[int] | np.ndarray") -> "RecordTable":
+        """The records at ``positions`` (in that order), sharing this table's columns."""
+        chosen = np.arange(len(self.store))[self.selection] if self.selection is not None else None
+        positions = np.asarray(positions, dtype=np.int64)
+        return RecordTable(self.store, positions if chosen is None else chosen[positions])
+
+    def slice(self, start: int, stop: int) -> "RecordTable":
+        """The records ``start`` to ``stop``, sharing this table's columns."""
+        if self.selection is None:
+            return RecordTable(self.store, slice(start, min(stop, len(self.store))))
+        return self.take(np.arange(start, min(stop, len(self))))
+
+    def chunks(self, chunk_rows: int) -> Iterator["RecordTable"]:
+        """The records as consecutive tables of at most ``chunk_rows``. Records that are
+        dicts become independent tables, each gathering its columns when first used (so
+        converting one chunk can overlap work on the previous one); others are views."""
+        if not isinstance(self.store, RowStore):
+            for start in range(0, len(self), chunk_rows):
+                yield self.slice(start, start + chunk_rows)
+            return
+        positions = np.arange(len(self.store))
+        chosen = positions if self.selection is None else positions[self.selection]
+        rows = self.store.rows
+        for start in range(0, len(chosen), chunk_rows):
+            part = chosen[start:start + chunk_rows]
+            contiguous = len(part) and part[-1] - part[0] == len(part) - 1
+            if not contiguous:  # a selection that jumps: a view is as good as a copy
+                yield self.take(np.arange(start, start + len(part)))
+                continue
+            first = int(part[0])
+            yield RecordTable.from_rows(rows[first:first + len(part)], self.origin, self.offset + first)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The records as a DataFrame."""
+        if isinstance(self.store, FrameStore):
+            frame = self.store.frame
+            return frame if self.selection is None else frame.iloc[self.selection].reset_index(drop=True)
+        positions = np.arange(len(self.store))
+        chosen = positions if self.selection is None else positions[self.selection]
+        return pd.DataFrame([self.store.record(int(i)) for i in chosen])
+
+    def _position(self, item: int) -> int:
+        if item < 0:
+            item += len(self)
+        if not 0 <= item < len(self):
+            raise IndexError(f"record {item} is out of range ({len(self)} records)")
+        if self.selection is None:
+            return item
+        if isinstance(self.selection, slice):
+            return range(*self.selection.indices(len(self.store)))[item]
+        return int(self.selection[item])
+
+
+# -- turning values into columns ---------------------------------------------------------
+
+
+def _scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def stack_vectors(key: str, values: List[Any], origin: str, offset: int = 0) -> np.ndarray:
+    """List values of one key as one array with a leading record axis (same shapes)."""
+    arrays = [np.asarray(v) for v in values]
+    shape = arrays[0].shape
+    for index, array in enumerate(arrays):
+        if array.shape != shape:
+            raise DataError(
+                f"{origin}: key '{key}' has shape {array.shape} in record {offset + index} but {shape} "
+                f"in record {offset}"
+            )
+    return np.stack(arrays)
+
+
+def clean_column(key: str, values: np.ndarray, origin: str, offset: int = 0) -> np.ndarray:
+    """Numbers stay numbers and text stays text; a column that is mostly numbers with
+    a few values that are not is an error naming the first such record."""
+    if values.dtype != object or values.ndim != 1 or len(values) == 0:
+        return values
+    if isinstance(values[0], (list, tuple, np.ndarray)):
+        return stack_vectors(key, list(values), origin, offset)
+    series = pd.Series(values, dtype=object)
+    numeric = pd.to_numeric(series, errors="coerce")
+    converts = numeric.notna().to_numpy()
+    bad = ~converts & series.notna().to_numpy()
+    if not bad.any():
+        return numeric.to_numpy() if converts.any() else values
+    if bad.sum() >= converts.sum():
+        return values  # a text column
+    index = int(np.argmax(bad))
+    raise DataError(f"{origin}: column '{key}', record {offset + index}: {values[index]!r} cannot become a number")

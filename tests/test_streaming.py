@@ -1,0 +1,400 @@
+"""Data at scale: streamed training, chunked scoring into files, shards and progress.
+
+Streamed files here are tiny but cut into many small row groups (or chunks), so that
+every code path that only matters for large files runs: shuffling across fragments,
+chunk boundaries inside batches, one hook call per chunk, shards on row-group edges.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any, Dict, List
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from barrage import BarrageModel, IdentityTransformer, KeySelector, RecordMode, hookimpl
+from barrage.cli import cli
+from barrage.progress import Progress
+from barrage.records import RecordStream, RecordTable, open_records
+from barrage.runtime import default_runtime, reset_default_runtime
+from barrage.sources import StreamSource, make_batch_source
+from sample_data import BASE_CONFIG, make_records
+
+ROW_GROUP = 17  # rows per Parquet row group in these tests
+SCORED = 150  # records of the scoring file: 8 row groups of 17 and one of 14
+
+
+def labelled_frame(count: int, seed: int) -> pd.DataFrame:
+    frame = pd.DataFrame(make_records(count, seed))
+    frame.insert(0, "id", [f"r{seed}-{i:04d}" for i in range(count)])
+    return frame
+
+
+def write(frame: pd.DataFrame, path: Any) -> str:
+    path = str(path)
+    if path.endswith(".parquet"):
+        frame.to_parquet(path, row_group_size=ROW_GROUP, index=False)
+    elif path.endswith(".csv"):
+        frame.to_csv(path, index=False)
+    elif path.endswith(".jsonl"):
+        frame.to_json(path, orient="records", lines=True)
+    else:
+        frame.to_json(path, orient="records")
+    return path
+
+
+def invoke(*args: Any) -> Any:
+    return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+
+def small_config(**dataset: Any) -> Dict[str, Any]:
+    config = copy.deepcopy(BASE_CONFIG)
+    config["dataset"].update(dataset)
+    config["solver"]["epochs"] = 1
+    config["services"] = {"tensorboard": None}
+    return config
+
+
+# -- training from a stream -----------------------------------------------------------------
+
+
+def test_streamed_training_matches_in_memory_training_with_shuffling_off(tmp_path, monkeypatch):
+    train = write(labelled_frame(240, 1), tmp_path / "train.parquet")
+    validation = write(labelled_frame(60, 2), tmp_path / "validation.parquet")
+    passes: List[int] = []
+    original = StreamSource._pass
+    monkeypatch.setattr(StreamSource, "_pass", lambda self, *a: passes.append(1) or original(self, *a))
+    runs = {}
+    for streaming in (True, False):
+        config = small_config(streaming=streaming, shuffle=False)
+        config["dataset"]["transformer"] = {"import": "Standardizer", "params": {"inputs": ["features"]}}
+        config["solver"]["epochs"] = 2
+        artifact_dir = str(tmp_path / f"streamed-{streaming}")
+        BarrageModel(artifact_dir).train(config, train, validation, verbose=0)
+        model = BarrageModel(artifact_dir).load()
+        with open(os.path.join(artifact_dir, "dataset", "standardizer.json"), encoding="utf-8") as handle:
+            statistics = json.load(handle)
+        runs[streaming] = (pd.read_csv(os.path.join(artifact_dir, "training_report.csv")), statistics,
+                           model.network.get_weights())
+        if streaming:
+            assert passes, "streaming: true did not train from a stream"
+            passes.clear()
+    assert not passes, "streaming: false streamed"
+    (streamed_report, streamed_stats, streamed_weights), (report, stats, weights) = runs[True], runs[False]
+    for column in ("loss", "val_loss", "accuracy"):
+        np.testing.assert_allclose(streamed_report[column], report[column], rtol=1e-5)
+    inputs, streamed_inputs = stats["inputs"], streamed_stats["inputs"]
+    assert streamed_inputs["features"]["count"] == inputs["features"]["count"] == 240
+    for key in ("mean", "std"):
+        np.testing.assert_allclose(streamed_inputs["features"][key], inputs["features"][key], rtol=1e-12)
+    for got, expected in zip(streamed_weights, weights):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def numbered_stream(tmp_path: Any, count: int = 200) -> RecordStream:
+    frame = pd.DataFrame({"n": np.arange(count), "copies": np.arange(count) % 3})
+    return RecordStream(write(frame, tmp_path / "numbered.parquet"))
+
+
+def drawn_numbers(stream: RecordStream, passes: int = 2, start_batch: int = 0, **options: Any) -> List[np.ndarray]:
+    """The record numbers (column ``n``) of the first ``passes`` passes, pass by pass."""
+    loader = KeySelector(RecordMode.TRAIN, inputs={"n": "n"}, outputs={"y": "n"})
+    options = {"batch_size": 16, "seed": 5, "shuffle_buffer": 50, **options}
+    source = make_batch_source(stream, mode=RecordMode.TRAIN, loader=loader,
+                               transformer=IdentityTransformer(RecordMode.TRAIN, loader), **options)
+    batches = source.dataset(start_batch).take(passes * source.batches_per_pass - start_batch)
+    numbers = np.concatenate([np.ravel(inputs["n"].numpy()) for inputs, _ in batches]).astype(int)
+    per_pass = len(numbers) // passes if not start_batch else len(numbers)
+    return [numbers[i:i + per_pass] for i in range(0, len(numbers), per_pass)]
+
+
+@pytest.mark.parametrize("per_record", [False, True], ids=["columns", "per-record"])
+def test_streamed_shuffling_visits_every_record_once_per_pass_in_a_seeded_order(tmp_path, per_record):
+    stream = numbered_stream(tmp_path)
+    first, second = drawn_numbers(stream, per_record=per_record)
+    assert sorted(first) == sorted(second) == list(range(200))
+    assert list(first) != list(range(200)) and list(first) != list(second)  # shuffled, anew each pass
+    assert len(set(first[:16] // ROW_GROUP)) > 1  # a batch mixes row groups (the shuffle buffer)
+    again = drawn_numbers(stream, per_record=per_record)
+    assert all(np.array_equal(a, b) for a, b in zip(again, [first, second]))
+    other_seed = drawn_numbers(stream, per_record=per_record, seed=6)
+    assert not np.array_equal(other_seed[0], first)
+    resumed = drawn_numbers(stream, per_record=per_record, start_batch=5)[0]
+    np.testing.assert_array_equal(resumed, np.concatenate([first, second])[5 * 16:])
+
+
+def test_streamed_sample_count_repeats_records_and_shuffle_off_keeps_file_order(tmp_path):
+    stream = numbered_stream(tmp_path)
+    (counted,) = drawn_numbers(stream, passes=1, sample_count="copies")
+    assert np.array_equal(np.bincount(counted, minlength=200), np.arange(200) % 3)
+    (ordered,) = drawn_numbers(stream, passes=1, shuffle=False)
+    np.testing.assert_array_equal(ordered, np.arange(200))
+
+
+def test_streaming_auto_streams_files_too_large_for_a_quarter_of_memory(tmp_path, monkeypatch):
+    import barrage.records as records
+
+    path = write(labelled_frame(40, 0), tmp_path / "train.parquet")
+    assert isinstance(open_records(path), RecordTable)
+    needed = RecordStream(path).estimated_bytes()
+    monkeypatch.setattr(records, "physical_memory", lambda: 4 * needed - 4)
+    assert isinstance(open_records(path), RecordStream)
+    assert isinstance(open_records(path, streaming=False), RecordTable)
+    array = write(labelled_frame(40, 0), tmp_path / "train.json")
+    assert isinstance(open_records(array, streaming=True), RecordTable)  # a JSON array is read whole
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for part in range(3):
+        write(labelled_frame(10, part), folder / f"part-{part}.parquet")
+    assert len(open_records(str(folder), streaming=True)) == 30
+    assert len(open_records(str(folder / "part-*.parquet"), streaming=True)) == 30
+
+
+# -- scoring into files ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scoring(tmp_path_factory: Any) -> Dict[str, Any]:
+    """A trained model and the records to score (150, in every input format)."""
+    folder = tmp_path_factory.mktemp("scoring")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BARRAGE_DISABLE_PLUGINS", "mlflow")
+        reset_default_runtime()
+        BarrageModel(str(folder / "run")).train(small_config(), make_records(96, 1), make_records(32, 2), verbose=0)
+        reset_default_runtime()
+    frame = labelled_frame(SCORED, 9).drop(columns=["label", "target"])
+    files = {extension: write(frame, folder / f"score{extension}") for extension in (".parquet", ".csv", ".jsonl")}
+    return {"run": str(folder / "run"), "frame": frame, "files": files}
+
+
+def expected_scores(scoring: Dict[str, Any]) -> np.ndarray:
+    scores = BarrageModel(scoring["run"]).predict(scoring["frame"])
+    return np.stack([score["label"] for score in scores])
+
+
+def read_scores(path: str) -> pd.DataFrame:
+    """A scores file as a frame with the ``id`` column and ``label`` as one array per row."""
+    if path.endswith(".parquet"):
+        frame = pd.read_parquet(path)
+    elif path.endswith(".csv"):
+        flat = pd.read_csv(path)
+        assert list(flat.columns) == ["id", "label_0", "label_1"]  # kept columns first, vectors split
+        frame = pd.DataFrame({"id": flat["id"], "label": list(flat[["label_0", "label_1"]].to_numpy())})
+    elif path.endswith(".jsonl"):
+        frame = pd.read_json(path, lines=True)
+    else:
+        with open(path, encoding="utf-8") as handle:
+            frame = pd.DataFrame(json.load(handle))
+    assert list(frame.columns) == ["id", "label"]
+    return frame
+
+
+@pytest.mark.parametrize("extension", [".parquet", ".csv", ".json", ".jsonl"])
+def test_every_output_format_reads_back_as_the_scores_predict_returns(scoring, tmp_path, extension):
+    output = str(tmp_path / f"scores{extension}")
+    written = BarrageModel(scoring["run"]).score_file(scoring["files"][".parquet"], output, keep=["id"])
+    assert written == SCORED
+    frame = read_scores(output)
+    assert list(frame["id"]) == list(scoring["frame"]["id"])
+    np.testing.assert_allclose(np.stack(frame["label"]), expected_scores(scoring), rtol=1e-6, atol=1e-7)
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".barrage-tmp")] == []
+
+
+@pytest.mark.parametrize("extension", [".parquet", ".csv", ".jsonl"])
+def test_sharded_outputs_concatenate_to_the_unsharded_output(scoring, tmp_path, extension):
+    data = scoring["files"][extension]
+    whole = tmp_path / "whole.parquet"
+    assert invoke("score", scoring["run"], data, "-o", whole, "--keep", "id", "--quiet").exit_code == 0
+    shards = []
+    for number in (1, 2, 3):
+        output = tmp_path / f"shard-{number}.parquet"
+        result = invoke("score", scoring["run"], data, "-o", output, "--keep", "id", "--shard", f"{number}/3",
+                        "--quiet")
+        assert result.exit_code == 0, result.output
+        shards.append(pd.read_parquet(output))
+    pd.testing.assert_frame_equal(pd.concat(shards, ignore_index=True), pd.read_parquet(whole))
+    sizes = [len(shard) for shard in shards]
+    assert sum(sizes) == SCORED and min(sizes) > 0
+    if extension == ".parquet":  # shards end on row-group edges
+        assert all(size % ROW_GROUP == 0 for size in sizes[:-1]), sizes
+
+
+def test_sharding_records_in_memory_and_bad_shards(scoring, tmp_path):
+    model = BarrageModel(scoring["run"])
+    parts = []
+    for number in range(4):
+        output = str(tmp_path / f"part-{number}.jsonl")
+        model.score_file(scoring["frame"], output, keep=["id"], shard=_shard(number, 4))
+        parts.append(pd.read_json(output, lines=True))
+    assert list(pd.concat(parts)["id"]) == list(scoring["frame"]["id"])
+    for text in ("4/3", "0/3", "a/b", "3"):
+        result = invoke("score", scoring["run"], scoring["files"][".csv"], "-o", tmp_path / "s.csv", "--shard", text)
+        assert result.exit_code == 2 and f"--shard {text}:" in result.output, result.output
+        assert not (tmp_path / "s.csv").exists()
+
+
+def _shard(index: int, count: int) -> Any:
+    from barrage.scoring import Shard
+
+    return Shard(index, count)
+
+
+def test_keep_names_a_missing_column_or_a_clash_and_writes_nothing(scoring, tmp_path):
+    output = tmp_path / "scores.csv"
+    missing = invoke("score", scoring["run"], scoring["files"][".parquet"], "-o", output, "--keep", "nope")
+    assert missing.exit_code == 2 and "--keep nope:" in missing.output and "missing key 'nope'" in missing.output
+    labelled = write(labelled_frame(20, 3), tmp_path / "labelled.parquet")
+    clash = invoke("score", scoring["run"], labelled, "-o", output, "--keep", "label")
+    assert clash.exit_code == 2 and "--keep label: the scores have an output named 'label'" in clash.output
+    assert os.listdir(tmp_path) == ["labelled.parquet"]
+
+
+def test_score_reports_progress_on_stderr_unless_quiet(scoring, tmp_path):
+    loud = invoke("score", scoring["run"], scoring["files"][".jsonl"], "-o", tmp_path / "a.csv")
+    assert loud.exit_code == 0, loud.output
+    assert f"{SCORED} / {SCORED} records scored (100%)" in loud.stderr and "records/s" in loud.stderr
+    assert loud.stdout.strip() == f"wrote {SCORED} scores to {tmp_path / 'a.csv'}"
+    quiet = invoke("score", scoring["run"], scoring["files"][".jsonl"], "-o", tmp_path / "b.csv", "--quiet")
+    assert quiet.exit_code == 0 and "records scored" not in quiet.stderr
+
+
+def test_progress_lines_on_a_terminal_and_in_a_log():
+    progress = Progress(1000)
+    progress.started, progress.done = 100.0, 250
+    assert progress.line(110.0) == "250 / 1,000 records scored (25%), 25 records/s, 30 s left"
+    progress.done = 1000
+    assert progress.line(110.0) == "1,000 / 1,000 records scored (100%), 100 records/s"
+    unknown = Progress(None, label="read")
+    unknown.started, unknown.done = 0.0, 7200
+    assert unknown.line(2.0) == "7,200 records read, 3,600 records/s"
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        progress = Progress(20, stream=stream, interval=3600)
+        for _ in range(4):
+            progress.update(5)
+        progress.close()
+    assert terminal.getvalue().count("\r\033[K") == 5 and terminal.getvalue().endswith("records/s\n")
+    assert terminal.getvalue().count("\n") == 1  # redrawn in place, one line at the end
+    assert log.getvalue().count("\n") == 2  # the first update, then the interval, then the end
+    silent = io.StringIO()
+    quiet = Progress(20, stream=silent, quiet=True)
+    quiet.update(20)
+    quiet.close()
+    assert silent.getvalue() == ""
+
+
+def test_post_score_runs_per_chunk_and_score_end_once(scoring, tmp_path):
+    class Tagger:
+        def __init__(self) -> None:
+            self.chunks: List[int] = []
+            self.ends: List[int] = []
+
+        @hookimpl
+        def barrage_post_score(self, context, scores):
+            self.chunks.append(len(scores))
+            return [{**score, "tagged": 1} for score in scores]
+
+        @hookimpl
+        def barrage_score_end(self, context, count):
+            self.ends.append(count)
+
+    tagger = Tagger()
+    default_runtime().register_plugin(tagger, "tagger")
+    output = str(tmp_path / "scores.parquet")
+    BarrageModel(scoring["run"]).score_file(scoring["files"][".parquet"], output)
+    assert tagger.chunks == [ROW_GROUP] * 8 + [SCORED - 8 * ROW_GROUP]  # one call per row group
+    assert tagger.ends == [SCORED]
+    assert list(pd.read_parquet(output)["tagged"]) == [1] * SCORED
+
+
+def test_predict_columns_and_every_kind_of_input_give_the_same_scores(scoring):
+    model = BarrageModel(scoring["run"])
+    expected = expected_scores(scoring)
+    columns = model.predict_columns(scoring["frame"])
+    assert list(columns) == ["label"] and columns["label"].shape == (SCORED, 2)
+    np.testing.assert_allclose(columns["label"], expected, rtol=1e-6)
+    as_dicts = model.predict_columns(scoring["frame"].to_dict("records"))["label"]
+    np.testing.assert_array_equal(as_dicts, columns["label"])
+    for path in scoring["files"].values():
+        np.testing.assert_allclose(model.predict_columns(path)["label"], expected, rtol=1e-6)
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+FLAT_MEMORY_SCRIPT = textwrap.dedent("""
+    import os, resource, sys
+    import numpy as np, pandas as pd
+    from barrage import BarrageModel
+
+    folder, rows, step = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    rng = np.random.default_rng(0)
+    names = [f"x{i}" for i in range(16)]
+
+    def frame(count):
+        values = rng.normal(size=(count, 16))
+        table = pd.DataFrame(values, columns=names)
+        table["y"] = values.sum(axis=1)
+        return table
+
+    config = {
+        "dataset": {"loader": {"import": "KeySelector",
+                               "params": {"inputs": {"x": names}, "outputs": {"y": "y"}}}},
+        "model": {"network": {"import": "sequential_from_config", "params": {
+                      "inputs": {"x": [16]}, "output": "y",
+                      "layers": [{"import": "Dense", "params": {"units": 16, "activation": "relu"}},
+                                 {"import": "Dense", "params": {"units": 1}}]}},
+                  "outputs": [{"name": "y", "loss": {"import": "mse"}}]},
+        "solver": {"optimizer": {"import": "Adam", "learning_rate": 0.01}, "batch_size": 4096, "epochs": 1},
+        "services": {"tensorboard": None},
+    }
+    model = BarrageModel(os.path.join(folder, "run"))
+    if step == "make":  # the model and the files, in a process of their own
+        model.train(config, frame(2000), frame(500), verbose=0)
+        frame(rows // 3).to_parquet(os.path.join(folder, "small.parquet"), row_group_size=65536)
+        frame(rows).to_parquet(os.path.join(folder, "large.parquet"), row_group_size=65536)
+        sys.exit(0)
+
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
+
+    score = model.score_file if step == "stream" else lambda data, output: model.predict(data)  # "whole": a control
+    score(os.path.join(folder, "small.parquet"), os.path.join(folder, "small.out.parquet"))
+    small = peak()
+    score(os.path.join(folder, "large.parquet"), os.path.join(folder, "large.out.parquet"))
+    print(small, peak())
+""")
+
+
+@pytest.mark.slow
+def test_scoring_memory_stays_flat_as_the_file_grows(tmp_path):
+    """Scoring 1.2M records x 16 floats (150 MB of float64, as much again in float32 and
+    scores) peaks within 64 MiB of scoring a third of them: what is in memory at a time is
+    a few chunks, not the file."""
+    rows = 1_200_000
+
+    def run(step: str) -> List[float]:
+        done = subprocess.run([sys.executable, "-c", FLAT_MEMORY_SCRIPT, str(tmp_path), str(rows), step],
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "BARRAGE_DISABLE_PLUGINS": "mlflow", "TF_CPP_MIN_LOG_LEVEL": "2"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        return [float(value) for value in done.stdout.split()[-2:]]
+
+    run("make")
+    small, large = run("stream")
+    assert large - small < 64, (small, large)
+    assert len(pd.read_parquet(tmp_path / "large.out.parquet", columns=["y"])) == rows
