@@ -30,6 +30,7 @@ from barrage.dataset import (
 from barrage.errors import (
     ArtifactError,
     BarrageError,
+    ClusterError,
     ComponentError,
     ConfigError,
     DataError,
@@ -44,6 +45,7 @@ __all__ = [
     "BarrageError",
     "BatchDataRecords",
     "BatchRecordScores",
+    "ClusterError",
     "ComponentError",
     "ConfigError",
     "DataError",

@@ -20,7 +20,7 @@ import shlex
 import signal
 import sys
 import warnings
-from typing import Any, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import click
 
@@ -115,14 +115,17 @@ def current_runtime() -> Runtime:
     return click.get_current_context().find_root().obj["runtime"]
 
 
-def _import_tensorflow_quietly() -> None:
+def _import_tensorflow_quietly(before_devices: Optional[Callable[[], Any]] = None) -> Any:
     """Import TensorFlow with the C++ start-up chatter (oneDNN, CUDA probing, absl
     pre-init lines) kept off the terminal; Python errors still surface as usual.
     ``--debug`` skips this and shows everything. Called by the commands that need
-    TensorFlow, once their arguments are parsed (so ``--help`` stays cheap)."""
+    TensorFlow, once their arguments are parsed (so ``--help`` stays cheap).
+
+    ``before_devices`` runs once TensorFlow is imported but before it sets up its devices
+    (a ``tf.distribute`` strategy must be created then); its result is returned."""
     root = click.get_current_context().find_root()
     if "tensorflow" in sys.modules or (root.obj or {}).get("debug"):
-        return
+        return before_devices() if before_devices else None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
@@ -130,7 +133,9 @@ def _import_tensorflow_quietly() -> None:
         os.dup2(devnull, 2)
         import tensorflow
 
+        result = before_devices() if before_devices else None
         tensorflow.config.list_logical_devices()  # device probing logs here, not mid-run
+        return result
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -260,11 +265,20 @@ def validate(config_path: str, show: bool) -> None:
               help="Where to write the run (a directory that does not exist yet, unless --resume).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in ARTIFACT_DIR.")
 @click.option("--verbose", type=click.IntRange(0, 2), default=None, help="Keras verbosity (default: progress bar).")
+@click.option("--distribute", type=click.Choice(["auto", "off", "mirrored", "multi-worker"]), default="auto",
+              show_default=True,
+              help="tf.distribute strategy: auto is multi-worker when TF_CONFIG lists several tasks, mirrored with "
+                   "several GPUs, else off.")
+@click.option("--replicas", type=click.IntRange(min=1), default=None,
+              help="With --distribute mirrored: how many devices (on a machine without GPUs, the CPU is split "
+                   "into this many).")
 def train(config_path: str, train_data: str, validation_data: str, artifact_dir: str, resume: bool,
-          verbose: Optional[int]) -> None:
+          verbose: Optional[int], distribute: str, replicas: Optional[int]) -> None:
     """Train CONFIG on TRAIN_DATA, validating on VALIDATION_DATA (.csv/.json/.jsonl/.parquet)."""
-    _import_tensorflow_quietly()
     from barrage.config import load_config_file
+    from barrage.distribute import choose_distribution
+
+    distribution = _import_tensorflow_quietly(lambda: choose_distribution(distribute, replicas))
     from barrage.engine import BarrageModel
 
     config = load_config_file(config_path)
@@ -272,11 +286,18 @@ def train(config_path: str, train_data: str, validation_data: str, artifact_dir:
     try:
         with _sigterm_as_interrupt():
             model.train(config, train_data, validation_data, resume=resume,
-                        verbose="auto" if verbose is None else verbose)
+                        verbose="auto" if verbose is None else verbose, distribute=distribution)
     except KeyboardInterrupt as exc:
         command = ["barrage", "train", config_path, train_data, validation_data, "-a", artifact_dir, "--resume"]
+        if distribute != "auto":
+            command += ["--distribute", distribute]
+        if replicas:
+            command += ["--replicas", str(replicas)]
         raise _interrupted(exc, model, " ".join(map(shlex.quote, command))) from None
-    click.echo(model.summary())
+    if model.is_chief:
+        click.echo(model.summary())
+    else:
+        click.echo(f"{model.describe_distribution()}: done; the chief wrote {artifact_dir}")
 
 
 def _interrupted(exc: KeyboardInterrupt, model: Any, resume_command: str) -> Interrupted:

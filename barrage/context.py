@@ -20,6 +20,10 @@ class RunContext:
         network: the ``keras.Model`` once it is built (``None`` before).
         transformer: the fitted or loaded transformer.
         extras: free space where plugins can leave values for their later hooks.
+        is_chief: whether this process writes the artifact directory: always, except on
+            the workers of a multi-worker run other than the chief, which train alike but
+            whose files go to a private temporary directory. Plugins that log or upload
+            should do so only on the chief.
     """
 
     config: Dict[str, Any]
@@ -28,3 +32,4 @@ class RunContext:
     network: Optional[Any] = None
     transformer: Optional[RecordTransformer] = None
     extras: Dict[str, Any] = attrs.field(factory=dict)
+    is_chief: bool = True

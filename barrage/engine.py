@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 import warnings
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, cast
 
@@ -23,6 +24,7 @@ from barrage.components import build_augmentors, build_loader, build_transformer
 from barrage.config import prepare_config
 from barrage.context import RunContext
 from barrage.dataset import RecordMode, RecordScore, RecordTransformer
+from barrage.distribute import Distribution, choose_distribution, lost_worker_errors
 from barrage.errors import ArtifactError, ConfigError, DataError
 from barrage.manifest import Manifest
 from barrage.model import build_network, check_against_network, compile_network, load_weights, sparse_label_ranges
@@ -59,6 +61,8 @@ class BarrageModel:
         self.network: Any = None
         self.transformer: Optional[RecordTransformer] = None
         self.history: Any = None
+        self._distribution = Distribution("off", None)
+        self._data_seed: Optional[int] = None
 
     @property
     def runtime(self) -> Runtime:
@@ -75,11 +79,42 @@ class BarrageModel:
         records_validation: RecordsLike,
         resume: bool = False,
         verbose: Any = "auto",
+        distribute: "str | Distribution" = "auto",
+        replicas: Optional[int] = None,
     ) -> Any:
-        """Train ``config`` on the records; returns the trained ``keras.Model``."""
+        """Train ``config`` on the records; returns the trained ``keras.Model``.
+
+        ``distribute`` (``"auto"``, ``"off"``, ``"mirrored"``, ``"multi-worker"``, or a
+        :class:`~barrage.distribute.Distribution` made beforehand) and ``replicas`` choose
+        the ``tf.distribute`` strategy (see :mod:`barrage.distribute`); in a cluster only
+        the chief writes the artifact directory. A strategy other than ``"off"`` must be
+        chosen before TensorFlow sets up its devices in the process."""
+        self._distribution = distribute if isinstance(distribute, Distribution) \
+            else choose_distribution(distribute, replicas)
         config = prepare_config(config, self.runtime)
         resume_point = self._check_directory(config, resume)
         seed_everything(config["dataset"].get("seed"))
+        self._data_seed = self._distribution.shared_seed(config["dataset"].get("seed"))  # workers shuffle alike
+        with self._writing_layout() as layout:
+            return self._train(config, records_train, records_validation, resume_point, layout, verbose)
+
+    @contextlib.contextmanager
+    def _writing_layout(self) -> Iterator[ArtifactLayout]:
+        """Where this process writes checkpoints, reports and TensorBoard logs: the artifact
+        directory on the chief; a private temporary directory, removed at the end, on the
+        other workers of a cluster (they must run the same callbacks)."""
+        if self._distribution.is_chief:
+            yield self.layout
+            return
+        private = tempfile.mkdtemp(prefix="barrage-worker-")
+        try:
+            yield ArtifactLayout(private)
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+
+    def _train(self, config: Dict[str, Any], records_train: RecordsLike, records_validation: RecordsLike,
+               resume_point: Optional["ResumePoint"], layout: ArtifactLayout, verbose: Any) -> Any:
+        """Everything checked, then the directory written and the network fitted."""
         streaming = config["dataset"]["streaming"]
         train_table = open_records(records_train, "training records", streaming)
         validation_table = open_records(records_validation, "validation records", streaming)
@@ -89,25 +124,30 @@ class BarrageModel:
         for source in (train_source, validation_source):
             source.require_labels(sparse_label_ranges(config, network, self.runtime.registry))
 
-        # everything is checked: from here on the artifact directory is written
-        created = resume_point is None
-        if resume_point is None:
+        # everything is checked: from here on the artifact directory is written (by the chief)
+        chief = self._distribution.is_chief
+        created = resume_point is None and chief
+        if created:
             self._write_new_directory(config, network_params, transformer)
-        elif resume_point.weights:
-            restore(network, resume_point.weights)
+        if resume_point is not None and resume_point.weights:
+            with self._distribution.scope():  # mirrored variables are assigned in their strategy's scope
+                restore(network, resume_point.weights)
         start_epoch = resume_point.epochs_done if resume_point else 0
-        context = RunContext(config, self.artifact_dir, RecordMode.TRAIN, network, transformer)
+        context = RunContext(config, self.artifact_dir, RecordMode.TRAIN, network, transformer, is_chief=chief)
         try:
-            callbacks = self._callbacks(config, start_epoch, context)
+            callbacks = self._callbacks(config, start_epoch, context, layout)
             self.runtime.plugins.call("barrage_pre_fit", context=context)
-            history = _fit(config, network, train_source, validation_source, callbacks, start_epoch, verbose)
+            with lost_worker_errors(self._distribution):
+                history = _fit(config, network, (train_source, validation_source), self._distribution, callbacks,
+                               start_epoch, verbose)
         except BaseException:
             self._abandon_if_empty(created)
             raise
-        manifest = Manifest(self.artifact_dir)
-        if not config["services"].get("best_checkpoint"):  # the last epoch's weights serve as the best
-            manifest.write(BEST_WEIGHTS_PATH, network.save_weights)
-        manifest.finish()
+        if chief:
+            manifest = Manifest(self.artifact_dir)
+            if not config["services"].get("best_checkpoint"):  # the last epoch's weights serve as the best
+                manifest.write(BEST_WEIGHTS_PATH, network.save_weights)
+            manifest.finish()
         self.runtime.plugins.call("barrage_post_fit", context=context, history=history)
         self.config, self.network, self.transformer, self.history = config, network, transformer, history
         return network
@@ -138,7 +178,7 @@ class BarrageModel:
         dataset, batch_size = config["dataset"], config["solver"]["batch_size"]
         train_source = make_batch_source(
             train_table, mode=RecordMode.TRAIN, loader=transformer.loader, transformer=transformer,
-            augmentors=build_augmentors(config, registry), batch_size=batch_size, seed=dataset.get("seed"),
+            augmentors=build_augmentors(config, registry), batch_size=batch_size, seed=self._data_seed,
             sample_count=dataset.get("sample_count"), workers=dataset.get("workers"), shuffle=dataset["shuffle"],
             shuffle_buffer=dataset["shuffle_buffer"],
         )
@@ -146,14 +186,14 @@ class BarrageModel:
         validation_source = make_batch_source(
             validation_table, mode=RecordMode.VALIDATION, loader=validation_loader,
             transformer=transformer.for_mode(RecordMode.VALIDATION, validation_loader), batch_size=batch_size,
-            seed=dataset.get("seed"), workers=dataset.get("workers"),
+            seed=self._data_seed, workers=dataset.get("workers"),
         )
         return train_source, validation_source
 
     def _compiled_network(self, config: Dict[str, Any], network_params: Dict[str, Any], source: BatchSource) -> Any:
         """Build and compile the network; check it against the data and the monitors."""
         registry = self.runtime.registry
-        with _strategy().scope(), self.runtime.activate():
+        with self._distribution.scope(), self.runtime.activate():
             network = build_network(config, network_params, registry)
             logged = compile_network(network, config, registry)
         check_against_network(network, source)
@@ -162,9 +202,11 @@ class BarrageModel:
             raise ConfigError(problems)
         return network
 
-    def _callbacks(self, config: Dict[str, Any], start_epoch: int, context: RunContext) -> List[Any]:
-        """The services, then the plugins' callbacks; a resumed run first drops report rows
-        of epochs its checkpoint does not hold and tells the best checkpoint its record."""
+    def _callbacks(self, config: Dict[str, Any], start_epoch: int, context: RunContext,
+                   layout: ArtifactLayout) -> List[Any]:
+        """The services (writing into ``layout``), then the plugins' callbacks; a resumed
+        run first drops report rows of epochs its checkpoint does not hold and tells the
+        best checkpoint its record."""
         rows = artifacts.read_report(self.layout.report, epochs_done=start_epoch)
         best_block = config["services"].get("best_checkpoint")
         best = best_epoch(rows, best_block["monitor"], best_block["mode"]) if best_block and rows else None
@@ -173,7 +215,17 @@ class BarrageModel:
             for plugin, extra in self.runtime.plugins.results("barrage_callbacks", context=context)
             for callback in extra or []
         ]
-        return build_services(ServiceRun(config, self.layout, rows, best[1] if best else None), plugin_callbacks)
+        return build_services(ServiceRun(config, layout, rows, best[1] if best else None), plugin_callbacks)
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process wrote the artifact directory (see :mod:`barrage.distribute`)."""
+        return self._distribution.is_chief
+
+    def describe_distribution(self) -> str:
+        """How the last training run was distributed, e.g. ``multi-worker over 2 replica(s),
+        2 workers, this is worker 1``."""
+        return self._distribution.describe()
 
     def summary(self) -> str:
         """One paragraph on the finished run: best epoch, its monitored value, where it is."""
@@ -190,7 +242,11 @@ class BarrageModel:
         """``None`` for a fresh run, else where the interrupted run stopped.
 
         Resuming checks the directory first: no symbolic links inside, the recorded
-        files intact, the same config; leftovers of a killed process are removed."""
+        files intact, the same config; leftovers of a killed process are removed. The
+        other workers of a cluster only read the chief's directory, and only to resume:
+        a fresh run is the chief's to create, so they cannot race it."""
+        if not self._distribution.is_chief:
+            return self._resume_point(config) if resume else None
         if not resume or (not os.path.lexists(self.artifact_dir) and self.layout.stale_stages()):
             if os.path.lexists(self.artifact_dir):
                 raise ArtifactError(
@@ -200,9 +256,19 @@ class BarrageModel:
                 warnings.warn(f"{self.artifact_dir}: the run was killed before its directory was complete; "
                               "starting it from the beginning", stacklevel=2)
             return None
+        artifacts.remove_leftovers(self.artifact_dir)
+        return self._resume_point(config)
+
+    def _resume_point(self, config: Dict[str, Any]) -> "ResumePoint":
+        """Where the run in the (existing) artifact directory stopped, once the directory
+        is checked; reads only."""
+        if not self._distribution.is_chief and not os.path.isdir(self.artifact_dir):
+            raise ArtifactError(
+                f"{self.artifact_dir}: no such artifact directory; every worker resumes from the chief's, "
+                "which must be on storage all workers share"
+            )
         self.layout.require(artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.DATASET)
         artifacts.refuse_links(self.artifact_dir)
-        artifacts.remove_leftovers(self.artifact_dir)
         _verify_recorded(self.layout)
         saved = prepare_config(artifacts.read_json(self.layout.config), self.runtime)
         if _without_sources(saved) != _without_sources(config):
@@ -329,7 +395,7 @@ def _first(columns: Dict[str, Any]) -> Any:
 
 
 def _fit(
-    config: Dict[str, Any], network: Any, train_source: BatchSource, validation_source: BatchSource,
+    config: Dict[str, Any], network: Any, sources: Tuple[BatchSource, BatchSource], distribution: Distribution,
     callbacks: List[Any], start_epoch: int, verbose: Any,
 ) -> Any:
     """``network.fit`` from ``start_epoch``. A record's error is raised as itself, not as
@@ -337,13 +403,14 @@ def _fit(
     inside a step becomes a ``DataError`` naming the records of that batch."""
     import tensorflow as tf
 
+    train_source, validation_source = sources
     solver = config["solver"]
     steps = solver.get("steps") or train_source.batches_per_pass
     tracker = BatchTracker()
     try:
         return network.fit(
-            train_source.dataset(start_batch=start_epoch * steps),
-            validation_data=validation_source.dataset(),
+            distribution.dataset(train_source, start_batch=start_epoch * steps),
+            validation_data=distribution.dataset(validation_source),
             epochs=solver["epochs"],
             initial_epoch=start_epoch,
             steps_per_epoch=steps,
@@ -419,12 +486,3 @@ def seed_everything(seed: Optional[int]) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def _strategy() -> Any:
-    """``MirroredStrategy`` over every GPU when there are several, else the default."""
-    import tensorflow as tf
-
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()

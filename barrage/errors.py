@@ -43,3 +43,8 @@ class ArtifactError(BarrageError):
 
 class TrainingError(BarrageError):
     """Training cannot go on: the loss diverged (NaN or infinite)."""
+
+
+class ClusterError(BarrageError):
+    """A distributed run cannot start or go on: a bad ``TF_CONFIG`` or ``--distribute``
+    choice, devices already set up, or a worker of the cluster lost."""

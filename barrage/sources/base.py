@@ -16,7 +16,7 @@ from typing import Any, ClassVar, List, Optional, Protocol
 
 from barrage.dataset import DataRecord, RecordLoader, RecordMode
 from barrage.errors import DataError
-from barrage.sources.order import BatchOrder
+from barrage.sources.order import BatchOrder, BatchPart
 from barrage.sources.values import BatchSpec, LabelRange, refuse_missing
 
 
@@ -64,20 +64,23 @@ class BatchSource(abc.ABC):
     def output_names(self) -> List[str]:
         return self.spec.names("y")
 
-    def dataset(self, start_batch: int = 0) -> Any:
+    def dataset(self, start_batch: int = 0, part: Optional[BatchPart] = None) -> Any:
         """The ``tf.data.Dataset`` of batches from batch ``start_batch`` on: endless in
-        TRAIN, the rest of one pass (with a known length) otherwise."""
+        TRAIN, the rest of one pass (with a known length) otherwise. With ``part`` (one
+        worker of a cluster) each batch is the part's slices of a global batch, and only
+        they are built."""
         import tensorflow as tf
 
-        dataset = self._batches(start_batch)
+        dataset = self._batches(start_batch, part)
         if not self.order.shuffled:
             remaining = self.batches_per_pass - start_batch % self.batches_per_pass
-            dataset = dataset.apply(tf.data.experimental.assert_cardinality(remaining))
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(remaining * (part.count if part else 1)))
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     @abc.abstractmethod
-    def _batches(self, start_batch: int) -> Any:
-        """The batches from ``start_batch`` on, before prefetching."""
+    def _batches(self, start_batch: int, part: Optional[BatchPart]) -> Any:
+        """The batches (or ``part``'s slices of them) from ``start_batch`` on, before
+        prefetching."""
 
     # -- values that cannot train -----------------------------------------------------
 

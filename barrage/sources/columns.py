@@ -15,7 +15,7 @@ from barrage.components import Augmentor
 from barrage.dataset import PARTS, DataRecord, RecordLoader, RecordMode, RecordTransformer
 from barrage.errors import DataError
 from barrage.sources.base import BatchSource
-from barrage.sources.order import BatchOrder
+from barrage.sources.order import BatchOrder, BatchPart, sliced
 from barrage.sources.python_batches import augment, python_batches, stack_checked
 from barrage.sources.values import BatchSpec, LabelRange, normalise_data_record, refuse_missing
 
@@ -69,10 +69,14 @@ class ColumnSource(BatchSource):
         super().require_labels(ranges)
         self.check_values(self.columns, np.arange(self.rows))
 
-    def _batches(self, start_batch: int) -> Any:
+    def _batches(self, start_batch: int, part: Optional[BatchPart]) -> Any:
         if self.augmentors:
-            return python_batches(self, self.order.index_dataset(start_batch), self._augmented, self.workers)
-        return self._gathered(self.order.index_dataset(start_batch, positions=False))
+            return python_batches(self, sliced(self.order.index_dataset(start_batch), part), self._augmented,
+                                  self.workers)
+        if part is None:
+            return self._gathered(self.order.index_dataset(start_batch, positions=False))
+        indices = sliced(self.order.index_dataset(start_batch), part)
+        return self._gathered(indices.map(lambda batch, _pass, _start: batch))
 
     def _augmented(self, indices: np.ndarray, pass_number: int, start: int, check: bool = True) -> DataRecord:
         rows = tuple({name: values[indices] for name, values in part.items()} for part in self.columns)

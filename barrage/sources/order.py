@@ -11,8 +11,9 @@ a pipeline makes tf.data run every map serially.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
+import attrs
 import numpy as np
 
 from barrage.dataset import RecordMode
@@ -52,6 +53,45 @@ def sample_indices(table: Any, sample_count: Optional[str]) -> np.ndarray:
     if len(expanded) == 0:
         raise DataError(f"{table.origin}: every record has sample_count 0; nothing to train on")
     return expanded
+
+
+@attrs.frozen
+class BatchPart:
+    """Which slices of every global batch one worker of a cluster builds: ``count``
+    consecutive slices from slice ``first``, of ``total`` (one slice per replica). Slice
+    ``k`` of a batch of ``n`` records holds its records ``n*k//total`` to
+    ``n*(k+1)//total``, so the slices of all workers put together are the global batch."""
+
+    first: int
+    count: int
+    total: int
+
+    def bounds(self, size: int, slice_number: int) -> Tuple[int, int]:
+        k = self.first + slice_number
+        return size * k // self.total, size * (k + 1) // self.total
+
+
+def sliced(index_dataset: Any, part: Optional[BatchPart]) -> Any:
+    """An index dataset of ``(indices, pass, offset)`` global batches as the slices ``part``
+    names, each with the offset of its first record in the pass (so a slice is seeded and
+    augmented as the same records of an undivided batch)."""
+    if part is None:
+        return index_dataset
+    import tensorflow as tf
+
+    def slice_of(indices: Any, pass_number: Any, start: Any, number: Any) -> Any:
+        size = tf.shape(indices, out_type=tf.int64)[0]
+        low = size * (part.first + number) // part.total
+        high = size * (part.first + number + 1) // part.total
+        return indices[low:high], pass_number, start + low
+
+    if part.count == 1:
+        return index_dataset.map(lambda indices, pass_number, start: slice_of(indices, pass_number, start, 0))
+    return index_dataset.flat_map(
+        lambda indices, pass_number, start: tf.data.Dataset.range(part.count).map(
+            lambda number: slice_of(indices, pass_number, start, number)
+        )
+    )
 
 
 def draw_seed(seed: Optional[int]) -> int:

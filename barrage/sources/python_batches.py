@@ -40,7 +40,10 @@ def augment(
 def stack_checked(source: BatchSource, records: List[DataRecord], indices: np.ndarray, check: bool) -> DataRecord:
     """Check each record against the source's spec (naming the first that does not fit),
     stack them, apply the dtype rules to the batch and refuse values that cannot train
-    (:meth:`BatchSource.check_values`)."""
+    (:meth:`BatchSource.check_values`). No records (a worker's empty slice of a short
+    batch) is a batch of no rows."""
+    if not records:
+        return source.spec.empty()
     if check:
         for data_record, index in zip(records, indices):
             source.spec.check(data_record, f"{source.origin}: record {int(index)}")

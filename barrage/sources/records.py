@@ -15,7 +15,7 @@ from barrage.components import Augmentor
 from barrage.dataset import DataRecord, RecordLoader, RecordMode, RecordTransformer
 from barrage.errors import DataError
 from barrage.sources.base import BatchSource
-from barrage.sources.order import BatchOrder
+from barrage.sources.order import BatchOrder, BatchPart, sliced
 from barrage.sources.python_batches import augment, python_batches, stack_checked
 from barrage.sources.values import BatchSpec, normalise_data_record
 
@@ -46,8 +46,9 @@ class RecordSource(BatchSource):
         super().__init__(table.origin, mode, order, BatchSpec(()), loader)
         self.spec = BatchSpec.of_batch(self._build(first, 0, 0, check=False))  # record 0 fixes dtypes and shapes
 
-    def _batches(self, start_batch: int) -> Any:
-        dataset = python_batches(self, self.order.index_dataset(start_batch), self._build, self.workers)
+    def _batches(self, start_batch: int, part: Optional[BatchPart]) -> Any:
+        indices = sliced(self.order.index_dataset(start_batch), part)
+        dataset = python_batches(self, indices, self._build, self.workers)
         if self.mode is RecordMode.VALIDATION and self._estimated_bytes() < CACHE_LIMIT_BYTES:
             dataset = dataset.cache()
         return dataset

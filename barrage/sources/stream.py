@@ -31,7 +31,7 @@ from barrage.errors import DataError
 from barrage.records import RecordStream, RecordTable
 from barrage.sources.base import BatchSource
 from barrage.sources.columns import load_columns
-from barrage.sources.order import draw_seed, sample_counts
+from barrage.sources.order import BatchPart, draw_seed, sample_counts
 from barrage.sources.python_batches import augment, stack_checked
 from barrage.sources.records import load_record
 from barrage.sources.values import BatchSpec
@@ -133,7 +133,7 @@ class StreamSource(BatchSource):
 
     # -- tf.data -----------------------------------------------------------------------
 
-    def _batches(self, start_batch: int) -> Any:
+    def _batches(self, start_batch: int, part: Optional[BatchPart]) -> Any:
         import tensorflow as tf
 
         signature = tuple(
@@ -142,12 +142,14 @@ class StreamSource(BatchSource):
              for value in self.spec.values if value.part == part}
             for part in self.spec.parts
         )
-        return tf.data.Dataset.from_generator(lambda: self._generate(start_batch), output_signature=signature)
+        return tf.data.Dataset.from_generator(lambda: self._generate(start_batch, part), output_signature=signature)
 
-    def _generate(self, start_batch: int) -> Iterator[DataRecord]:
+    def _generate(self, start_batch: int, part: Optional[BatchPart] = None) -> Iterator[DataRecord]:
         first_pass, skip = divmod(start_batch, self.batches_per_pass)
         passes = itertools.count(first_pass) if self.order.shuffled else range(first_pass, first_pass + 1)
         drawn = (item for number in passes for item in self._pass(number, skip if number == first_pass else 0))
+        if part is not None:  # a worker of a cluster builds only its slices of each batch
+            drawn = (piece for item in drawn for piece in _slices(item, part))
         try:
             for batch in self._built(drawn):
                 yield self.spec.unflatten(self.spec.flatten(batch))
@@ -232,6 +234,13 @@ class StreamSource(BatchSource):
             records = [load_record(self, record, int(number), pass_number, position + i)
                        for i, (record, number) in enumerate(zip(values, numbers))]
         return stack_checked(self, records, numbers, check)
+
+
+def _slices(item: Drawn, part: BatchPart) -> Iterator[Drawn]:
+    values, numbers, pass_number, position = item
+    for number in range(part.count):
+        low, high = part.bounds(len(numbers), number)
+        yield _take(values, np.arange(low, high)), numbers[low:high], pass_number, position + low
 
 
 def _take(values: Values, rows: np.ndarray) -> Values:

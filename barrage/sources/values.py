@@ -127,6 +127,11 @@ class BatchSpec:
             for spec, value in self._pair(batch)
         ]
 
+    def empty(self) -> DataRecord:
+        """A batch of no records: every array of this spec with a leading axis of 0."""
+        return self.unflatten([np.zeros((0, *spec.shape), dtype=object if spec.dtype is None else spec.dtype)
+                               for spec in self.values])
+
     def unflatten(self, arrays: List[Any]) -> DataRecord:
         """The inverse of :meth:`flatten`: a data record of ``arrays`` (numpy or tensors)."""
         parts: Dict[str, Dict[str, Any]] = {}
