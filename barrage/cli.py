@@ -20,7 +20,7 @@ import shlex
 import signal
 import sys
 import warnings
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 import click
 
@@ -227,21 +227,30 @@ def plugins_list(as_json: bool) -> None:
 # -- validate -------------------------------------------------------------------------
 
 
+SET_OPTION = click.option(
+    "--set", "overrides", multiple=True, metavar="PATH=VALUE",
+    help="Override a config value (repeatable): a dotted path with list indices and a JSON value "
+         "(text if not JSON), e.g. --set solver.epochs=5 --set model.outputs[0].loss_weight=0.5.",
+)
+
+
 @cli.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--show", is_flag=True, help="Print the resolved config.")
-def validate(config_path: str, show: bool) -> None:
+@SET_OPTION
+def validate(config_path: str, show: bool, overrides: Tuple[str, ...]) -> None:
     """Check CONFIG and report every problem at once (exit 2 if any); writes nothing.
 
     Beyond the schema and the imports, the loader and the transformer are constructed
     with their params, and the names they declare are checked against each other and
     against the outputs."""
     from barrage.components import check_components
-    from barrage.config import load_config_file, prepare_config
+    from barrage.config import apply_overrides, load_config_file, prepare_config
 
+    config = apply_overrides(load_config_file(config_path), overrides)
     _import_tensorflow_quietly()
     runtime = current_runtime()
-    resolved = prepare_config(load_config_file(config_path), runtime)
+    resolved = prepare_config(config, runtime)
     check_components(resolved, runtime.registry)
     if show:
         click.echo(json.dumps(resolved, indent=2))
@@ -260,21 +269,24 @@ def validate(config_path: str, show: bool) -> None:
               help="Where to write the run (a directory that does not exist yet, unless --resume).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in ARTIFACT_DIR.")
 @click.option("--verbose", type=click.IntRange(0, 2), default=None, help="Keras verbosity (default: progress bar).")
+@SET_OPTION
 def train(config_path: str, train_data: str, validation_data: str, artifact_dir: str, resume: bool,
-          verbose: Optional[int]) -> None:
-    """Train CONFIG on TRAIN_DATA, validating on VALIDATION_DATA (.csv/.json/.jsonl/.parquet)."""
+          verbose: Optional[int], overrides: Tuple[str, ...]) -> None:
+    """Train CONFIG (JSON or YAML) on TRAIN_DATA, validating on VALIDATION_DATA (.csv/.json/.jsonl/.parquet)."""
+    from barrage.config import apply_overrides, load_config_file
+
+    config = apply_overrides(load_config_file(config_path), overrides)
     _import_tensorflow_quietly()
-    from barrage.config import load_config_file
     from barrage.engine import BarrageModel
 
-    config = load_config_file(config_path)
     model = BarrageModel(artifact_dir, current_runtime())
     try:
         with _sigterm_as_interrupt():
             model.train(config, train_data, validation_data, resume=resume,
                         verbose="auto" if verbose is None else verbose)
     except KeyboardInterrupt as exc:
-        command = ["barrage", "train", config_path, train_data, validation_data, "-a", artifact_dir, "--resume"]
+        command = ["barrage", "train", config_path, train_data, validation_data, "-a", artifact_dir, "--resume",
+                   *(f"--set={assignment}" for assignment in overrides)]
         raise _interrupted(exc, model, " ".join(map(shlex.quote, command))) from None
     click.echo(model.summary())
 
@@ -361,6 +373,51 @@ def _score_to_file(artifact_dir: str, data: str, output: str, batch_size: Option
 def help_command(ctx: click.Context) -> None:
     """Show this help (the same as --help)."""
     click.echo(ctx.find_root().get_help())
+
+
+# -- config tooling -------------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Config tooling."""
+
+
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of a config (for editors), derived from the validator's schema."""
+    from barrage.config.json_schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+@click.argument("data", metavar="DATA", type=click.Path())
+@click.option("--target", required=True, help="The column to predict.")
+@click.option("-o", "--output", default="config.json", show_default=True, type=click.Path(),
+              help="The config to write: .json, .yaml or .yml.")
+@click.option("--task", type=click.Choice(["classification", "regression"]), default=None,
+              help="Force the kind of output (default: chosen from the target's values).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def init(data: str, target: str, output: str, task: Optional[str], overwrite: bool) -> None:
+    """Write a starter config that predicts TARGET from the numeric columns of DATA."""
+    from barrage.config import prepare_config
+    from barrage.outputs import check_output
+    from barrage.records import read_records
+    from barrage.starter import starter_config, write_config
+
+    check_output(output, overwrite, extensions=(".json", ".yaml", ".yml"), what="config")
+    table = read_records(data, "data")
+    runtime = current_runtime()
+    starter = starter_config(table.to_frame(), target, runtime.registry, table.origin, task)
+    _import_tensorflow_quietly()
+    prepare_config(starter.config, runtime)  # it validates as written
+    write_config(output, starter.config)
+    classes = f" ({len(starter.classes)} classes)" if starter.classes is not None else ""
+    click.echo(f"wrote {output}: {starter.task}{classes} of '{target}' from {len(starter.features)} numeric "
+               f"column(s): {', '.join(starter.features)}")
+    for column, reason in starter.skipped.items():
+        click.echo(f"skipped column '{column}': {reason}")
 
 
 def main(argv: Optional[List[str]] = None, runtime: Optional[Runtime] = None) -> None:
