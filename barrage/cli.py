@@ -375,6 +375,36 @@ def help_command(ctx: click.Context) -> None:
     click.echo(ctx.find_root().get_help())
 
 
+# -- evaluate, export, report ---------------------------------------------------------
+
+
+@cli.command()
+@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
+@click.argument("data", metavar="DATA", type=click.Path())
+@click.option("-o", "--output", type=click.Path(), default=None, help="Also write the results: .json or .csv.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size (default: the config's)."
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def evaluate(artifact_dir: str, data: str, output: Optional[str], batch_size: Optional[int], overwrite: bool) -> None:
+    """Evaluate the model in ARTIFACT_DIR on the labelled records of DATA: the config's
+    losses and metrics, and per output a confusion matrix or MAE, RMSE and R²."""
+    from barrage.evaluation import EVALUATION_EXTENSIONS, record_results, table, write_results
+    from barrage.outputs import check_output
+
+    if output:
+        check_output(output, overwrite, extensions=EVALUATION_EXTENSIONS, what="evaluation")
+    _import_tensorflow_quietly()
+    from barrage.engine import BarrageModel
+
+    results = BarrageModel(artifact_dir, current_runtime()).evaluate(data, batch_size=batch_size)
+    click.echo(table(results))
+    record_results(artifact_dir, results)
+    if output:
+        write_results(results, output)
+        click.echo(f"wrote {output}")
+
+
 # -- config tooling -------------------------------------------------------------------
 
 

@@ -278,6 +278,20 @@ class BarrageModel:
         scores = _postprocess(transformer, outputs)
         return self.runtime.plugins.call_chained("barrage_post_score", "scores", scores, context=context)
 
+    def evaluate(self, records: RecordsLike, batch_size: Optional[int] = None) -> Dict[str, Any]:
+        """The config's losses and metrics on labelled ``records`` as Keras computes them,
+        and per output a confusion matrix with per-class precision, recall and F1, or
+        MAE, RMSE and R² (see :mod:`barrage.evaluation`)."""
+        from barrage.evaluation import Evaluation
+
+        if self.network is None:
+            self.load()
+        assert self.config is not None and self.transformer is not None
+        evaluation = Evaluation(self.config, self.network, self.transformer, self.runtime.registry)
+        source = evaluation.source(records, batch_size)
+        check_against_network(self.network, source)
+        return evaluation.run(source)
+
     def _scoring_transformer(self) -> RecordTransformer:
         """The SCORE transformer: the loaded one, or the trained one's SCORE twin."""
         assert self.config is not None and self.transformer is not None
