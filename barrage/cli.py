@@ -405,6 +405,30 @@ def evaluate(artifact_dir: str, data: str, output: Optional[str], batch_size: Op
         click.echo(f"wrote {output}")
 
 
+@cli.command()
+@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
+@click.argument("output", metavar="OUT", type=click.Path())
+@click.option("--format", "fmt", metavar="saved_model|keras", default=None,
+              help="saved_model (a folder; the default) or keras (a .keras file; the default for an OUT ending "
+                   "in .keras).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT (and its signature description) if they exist.")
+def export(artifact_dir: str, output: str, fmt: Optional[str], overwrite: bool) -> None:
+    """Export the best checkpoint's network in ARTIFACT_DIR for serving without Barrage:
+    a TensorFlow SavedModel (raw columns in, postprocessed outputs out, when the loader
+    and transformer can be expressed in TensorFlow) or a .keras file."""
+    from barrage.export import check_export_output, export_format, export_model, export_summary
+
+    fmt = export_format(output, fmt)
+    check_export_output(output, fmt, overwrite)
+    _import_tensorflow_quietly()
+    from barrage.engine import BarrageModel
+
+    model = BarrageModel(artifact_dir, current_runtime()).load()
+    assert model.transformer is not None
+    description = export_model(model.network, model.transformer, output, fmt, overwrite)
+    click.echo(export_summary(output, description))
+
+
 # -- config tooling -------------------------------------------------------------------
 
 
