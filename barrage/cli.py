@@ -429,6 +429,20 @@ def export(artifact_dir: str, output: str, fmt: Optional[str], overwrite: bool) 
     click.echo(export_summary(output, description))
 
 
+@cli.command()
+@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
+@click.option("-o", "--output", "out_dir", type=click.Path(), default=None,
+              help="The folder to write (default: ARTIFACT_DIR/report).")
+@click.option("--overwrite", is_flag=True, help="Replace the folder if it exists.")
+def report(artifact_dir: str, out_dir: Optional[str], overwrite: bool) -> None:
+    """Write learning curves (PNG) and one self-contained HTML page of the run in
+    ARTIFACT_DIR, finished, in progress or stopped (with the latest evaluate, if any)."""
+    from barrage.report import write_report
+
+    for path in write_report(artifact_dir, out_dir, overwrite):
+        click.echo(f"wrote {path}")
+
+
 # -- config tooling -------------------------------------------------------------------
 
 
