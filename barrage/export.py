@@ -25,7 +25,6 @@ folder and renamed into place; nothing is replaced without ``overwrite``.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, Dict, List, Optional
 
@@ -234,7 +233,8 @@ def _keras_description(network: Any) -> Dict[str, Any]:
 
 def export_summary(path: str, description: Dict[str, Any]) -> str:
     """What ``barrage export`` prints."""
-    lines = [f"exported {os.path.basename(path.rstrip('/')) or path} ({description['format']}) to {path}"]
+    what = "a TensorFlow SavedModel" if description["format"] == "saved_model" else "a Keras model file"
+    lines = [f"exported {what} to {path}"]
     lines.append(("with preprocessing: " if description["preprocessing"] else "without preprocessing: ")
                  + description["note"])
     lines.append("inputs: " + ", ".join(f"{i['name']} {i['dtype']} {i['shape']}" for i in description["inputs"]))

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from barrage import BarrageModel, KeySelector, RecordMode, RecordTransformer, ServingSpec
+from barrage import BarrageModel, IdentityTransformer, KeySelector, RecordMode, RecordTransformer, ServingSpec
 from barrage.cli import cli
 from barrage.export import export_format, signature_names, signature_path
 from barrage.runtime import Runtime
@@ -145,25 +145,13 @@ def test_text_is_tokenised_inside_the_saved_model(tmp_path):
     assert outputs["sentiment"] == pytest.approx(expected, rel=1e-5)
 
 
-class Doubler(RecordTransformer):
-    """A transformer without TensorFlow operations (the contract's default)."""
+class Doubler(IdentityTransformer):
+    """Doubles the inputs, and has no TensorFlow operations (the contract's default)."""
 
-    vectorized = True
-
-    def fit(self, records):
-        self.network_params = {}
+    tensorflow_ops = RecordTransformer.tensorflow_ops
 
     def transform(self, data_record):
         return ({name: np.asarray(value) * 2 for name, value in data_record[0].items()}, *data_record[1:])
-
-    def postprocess(self, score):
-        return score
-
-    def save(self, path):
-        pass
-
-    def load(self, path):
-        pass
 
 
 def test_without_tensorflow_operations_the_network_is_exported_alone_and_says_so(tmp_path, config, records):
