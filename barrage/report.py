@@ -117,7 +117,8 @@ def curves_png(run: Run) -> bytes:
         axes = figure.add_subplot(lines, columns, index + 1)
         if name == LEARNING_RATE:
             _plot(axes, epochs, run.rows, [(LEARNING_RATE, "learning rate")], "tab:green")
-            if all(_number(row.get(LEARNING_RATE)) > 0 for row in run.rows):
+            rates = [_number(row.get(LEARNING_RATE)) for row in run.rows]
+            if all(rate > 0 for rate in rates) and max(rates) > 10 * min(rates):  # a schedule over decades
                 axes.set_yscale("log")
         else:
             _plot(axes, epochs, run.rows, [(name, "training"), (f"val_{name}", "validation")])

@@ -27,6 +27,15 @@ Step = Union[str, int]
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 
 
+class OverrideError(ConfigError):
+    """A ``--set`` assignment that cannot be applied: one problem, said in one line
+    (it names the assignment and the place it fails)."""
+
+    def __init__(self, problem: str):
+        super().__init__([problem])
+        self.args = (problem,)
+
+
 def parse_path(path: str) -> List[Step]:
     """``"model.outputs[0].loss_weight"`` as ``["model", "outputs", 0, "loss_weight"]``.
 
@@ -58,11 +67,11 @@ def parse_assignment(assignment: str) -> Tuple[str, List[Step], Any]:
     path, equals, text = assignment.partition("=")
     path = path.strip()
     if not equals or not path:
-        raise ConfigError([f"--set {assignment}: expected PATH=VALUE, e.g. solver.epochs=5"])
+        raise OverrideError(f"--set {assignment}: expected PATH=VALUE, e.g. solver.epochs=5")
     try:
         steps = parse_path(path)
     except ValueError as exc:
-        raise ConfigError([f"--set {assignment}: {exc}"]) from None
+        raise OverrideError(f"--set {assignment}: {exc}") from None
     return path, steps, parse_value(text)
 
 
@@ -70,8 +79,8 @@ def apply_overrides(config: Any, assignments: Sequence[str]) -> Any:
     """A copy of ``config`` with every ``PATH=VALUE`` of ``assignments`` applied in
     order and recorded under ``overrides``; ``config`` itself when there are none.
 
-    A path that cannot be followed (an index beyond a list, a key inside a number) is a
-    ``ConfigError`` naming the assignment and the place it fails."""
+    A path that cannot be followed (an index beyond a list, a key inside a number) is an
+    :class:`OverrideError` (a ``ConfigError``) naming the assignment and the place it fails."""
     if not assignments:
         return config
     if not isinstance(config, dict):
@@ -83,7 +92,7 @@ def apply_overrides(config: Any, assignments: Sequence[str]) -> Any:
         try:
             _set(result, steps, copy.deepcopy(value))
         except LookupError as exc:
-            raise ConfigError([f"--set {assignment}: {exc.args[0]}"]) from None
+            raise OverrideError(f"--set {assignment}: {exc.args[0]}") from None
         applied.pop(path, None)  # the latest assignment of a path comes last
         applied[path] = value
     result[OVERRIDES_KEY] = applied
