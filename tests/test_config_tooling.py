@@ -20,6 +20,7 @@ from barrage.config.json_schema import convert_rule, json_schema
 from barrage.config.overrides import parse_path, parse_value
 from barrage.errors import ConfigError
 import test_cli_engine
+from test_cli_basics import _probe
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -233,3 +234,10 @@ def test_a_config_may_name_its_schema_for_editors(config):
     config["$schema"] = "./barrage.schema.json"
     assert prepare_config(config)["$schema"] == "./barrage.schema.json"
     assert not list(jsonschema.Draft7Validator(json_schema()).iter_errors(config))
+
+
+@pytest.mark.parametrize("args", [["config", "schema"], ["init", "--help"], ["evaluate", "--help"],
+                                  ["export", "--help"], ["report", "--help"]], ids=" ".join)
+def test_the_schema_and_the_new_commands_help_do_not_import_tensorflow(args):
+    probe = _probe(*args)
+    assert probe["code"] == 0 and probe["heavy"] == [], probe

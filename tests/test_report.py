@@ -19,6 +19,7 @@ from barrage.cli import cli
 from barrage.manifest import Manifest
 from barrage.report import Run, html_page
 from barrage.runtime import Runtime
+from test_cli_basics import _probe
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -113,6 +114,9 @@ def test_a_finished_run_with_an_evaluation(tmp_path, config, records):
     for expected in ("finished", "3 of at most 3", "best epoch", "20 record(s) of", "label · predictions · accuracy",
                      '"sparse_categorical_crossentropy"', "Resolved config"):
         assert expected in text, expected
+    probe = _probe("report", str(tmp_path / "run"), "-o", str(tmp_path / "again"))
+    assert probe["code"] == 0 and probe["heavy"] == [], probe  # matplotlib only, no TensorFlow
+    assert (tmp_path / "again" / "report.html").read_text() == (folder / "report.html").read_text()
 
 
 def test_a_stopped_run_gets_a_partial_report_and_the_resumed_run_a_whole_one(tmp_path, config, records):
