@@ -1,4 +1,5 @@
-# The two set-up commands of the README: `make demo` and `make test`.
+# The two set-up commands of the README: `make demo` (train, score, evaluate, report and
+# export the tabular example) and `make test`.
 # Each creates (or reuses) a local virtualenv in .venv and installs into it the core
 # distribution and every first-party plugin distribution of barrage_plugins/, editable.
 # `make dist` builds a wheel and an sdist of each of them into dist/.
@@ -25,7 +26,9 @@ demo: $(VENV)/.installed
 	$(BARRAGE) validate $(EXAMPLE)/config.json
 	$(BARRAGE) train $(EXAMPLE)/config.json $(EXAMPLE)/train.csv $(EXAMPLE)/validation.csv -a $(DEMO_DIR)/run --verbose 2
 	$(BARRAGE) score $(DEMO_DIR)/run $(EXAMPLE)/validation.csv -o $(DEMO_DIR)/scores.csv
-	$(PY) $(EXAMPLE)/evaluate.py $(EXAMPLE)/validation.csv $(DEMO_DIR)/scores.csv
+	$(BARRAGE) evaluate $(DEMO_DIR)/run $(EXAMPLE)/validation.csv -o $(DEMO_DIR)/evaluation.json
+	$(BARRAGE) report $(DEMO_DIR)/run -o $(DEMO_DIR)/report
+	$(BARRAGE) export $(DEMO_DIR)/run $(DEMO_DIR)/serving
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 --dist loadfile

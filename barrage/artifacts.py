@@ -30,6 +30,8 @@ BEST_WEIGHTS = "model.weights.h5"
 RESUME_CHECKPOINTS = "resume_checkpoints"
 TENSORBOARD = "TensorBoard"
 DATASET = "dataset"
+EVALUATION = "evaluation.json"  # the latest `barrage evaluate`, which `barrage report` shows
+REPORT_FOLDER = "report"  # where `barrage report` writes by default
 
 
 @attrs.frozen

@@ -20,7 +20,7 @@ import shlex
 import signal
 import sys
 import warnings
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import click
 
@@ -232,21 +232,30 @@ def plugins_list(as_json: bool) -> None:
 # -- validate -------------------------------------------------------------------------
 
 
+SET_OPTION = click.option(
+    "--set", "overrides", multiple=True, metavar="PATH=VALUE",
+    help="Override a config value (repeatable): a dotted path with list indices and a JSON value "
+         "(text if not JSON), e.g. --set solver.epochs=5 --set model.outputs[0].loss_weight=0.5.",
+)
+
+
 @cli.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.option("--show", is_flag=True, help="Print the resolved config.")
-def validate(config_path: str, show: bool) -> None:
+@SET_OPTION
+def validate(config_path: str, show: bool, overrides: Tuple[str, ...]) -> None:
     """Check CONFIG and report every problem at once (exit 2 if any); writes nothing.
 
     Beyond the schema and the imports, the loader and the transformer are constructed
     with their params, and the names they declare are checked against each other and
     against the outputs."""
     from barrage.components import check_components
-    from barrage.config import load_config_file, prepare_config
+    from barrage.config import apply_overrides, load_config_file, prepare_config
 
+    config = apply_overrides(load_config_file(config_path), overrides)
     _import_tensorflow_quietly()
     runtime = current_runtime()
-    resolved = prepare_config(load_config_file(config_path), runtime)
+    resolved = prepare_config(config, runtime)
     check_components(resolved, runtime.registry)
     if show:
         click.echo(json.dumps(resolved, indent=2))
@@ -265,6 +274,7 @@ def validate(config_path: str, show: bool) -> None:
               help="Where to write the run (a directory that does not exist yet, unless --resume).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in ARTIFACT_DIR.")
 @click.option("--verbose", type=click.IntRange(0, 2), default=None, help="Keras verbosity (default: progress bar).")
+@SET_OPTION
 @click.option("--distribute", type=click.Choice(["auto", "off", "mirrored", "multi-worker"]), default="auto",
               show_default=True,
               help="tf.distribute strategy: auto is multi-worker when TF_CONFIG lists several tasks, mirrored with "
@@ -273,26 +283,25 @@ def validate(config_path: str, show: bool) -> None:
               help="With --distribute mirrored: how many devices (on a machine without GPUs, the CPU is split "
                    "into this many).")
 def train(config_path: str, train_data: str, validation_data: str, artifact_dir: str, resume: bool,
-          verbose: Optional[int], distribute: str, replicas: Optional[int]) -> None:
-    """Train CONFIG on TRAIN_DATA, validating on VALIDATION_DATA (.csv/.json/.jsonl/.parquet)."""
-    from barrage.config import load_config_file
+          verbose: Optional[int], overrides: Tuple[str, ...], distribute: str, replicas: Optional[int]) -> None:
+    """Train CONFIG (JSON or YAML) on TRAIN_DATA, validating on VALIDATION_DATA (.csv/.json/.jsonl/.parquet)."""
+    from barrage.config import apply_overrides, load_config_file
     from barrage.distribute import choose_distribution
 
+    config = apply_overrides(load_config_file(config_path), overrides)
     distribution = _import_tensorflow_quietly(lambda: choose_distribution(distribute, replicas))
     from barrage.engine import BarrageModel
 
-    config = load_config_file(config_path)
     model = BarrageModel(artifact_dir, current_runtime())
     try:
         with _sigterm_as_interrupt():
             model.train(config, train_data, validation_data, resume=resume,
                         verbose="auto" if verbose is None else verbose, distribute=distribution)
     except KeyboardInterrupt as exc:
-        command = ["barrage", "train", config_path, train_data, validation_data, "-a", artifact_dir, "--resume"]
-        if distribute != "auto":
-            command += ["--distribute", distribute]
-        if replicas:
-            command += ["--replicas", str(replicas)]
+        command = ["barrage", "train", config_path, train_data, validation_data, "-a", artifact_dir, "--resume",
+                   *(f"--set={assignment}" for assignment in overrides)]
+        command += ["--distribute", distribute] if distribute != "auto" else []
+        command += ["--replicas", str(replicas)] if replicas else []
         raise _interrupted(exc, model, " ".join(map(shlex.quote, command))) from None
     if model.is_chief:
         click.echo(model.summary())
@@ -398,6 +407,119 @@ def _score_to_file(artifact_dir: str, data: str, output: str, usage: str, batch_
 def help_command(ctx: click.Context) -> None:
     """Show this help (the same as --help)."""
     click.echo(ctx.find_root().get_help())
+
+
+# -- evaluate, export, report ---------------------------------------------------------
+
+
+@cli.command()
+@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
+@click.argument("data", metavar="DATA", type=click.Path())
+@click.option("-o", "--output", type=click.Path(), default=None, help="Also write the results: .json or .csv.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size (default: the config's)."
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def evaluate(artifact_dir: str, data: str, output: Optional[str], batch_size: Optional[int], overwrite: bool) -> None:
+    """Evaluate the model in ARTIFACT_DIR on the labelled records of DATA: the config's
+    losses and metrics, and per output a confusion matrix or MAE, RMSE and R²."""
+    from barrage.evaluation import EVALUATION_EXTENSIONS, record_results, table, write_results
+    from barrage.outputs import check_output
+
+    if output:
+        check_output(output, overwrite, extensions=EVALUATION_EXTENSIONS, what="evaluation")
+    _import_tensorflow_quietly()
+    from barrage.engine import BarrageModel
+
+    results = BarrageModel(artifact_dir, current_runtime()).evaluate(data, batch_size=batch_size)
+    click.echo(table(results))
+    record_results(artifact_dir, results)
+    if output:
+        write_results(results, output)
+        click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
+@click.argument("output", metavar="OUT", type=click.Path())
+@click.option("--format", "fmt", metavar="saved_model|keras", default=None,
+              help="saved_model (a folder; the default) or keras (a .keras file; the default for an OUT ending "
+                   "in .keras).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT (and its signature description) if they exist.")
+def export(artifact_dir: str, output: str, fmt: Optional[str], overwrite: bool) -> None:
+    """Export the best checkpoint's network in ARTIFACT_DIR for serving without Barrage:
+    a TensorFlow SavedModel (raw columns in, postprocessed outputs out, when the loader
+    and transformer can be expressed in TensorFlow) or a .keras file."""
+    from barrage.export import check_export_output, export_format, export_model, export_summary
+
+    fmt = export_format(output, fmt)
+    check_export_output(output, fmt, overwrite)
+    _import_tensorflow_quietly()
+    from barrage.engine import BarrageModel
+
+    model = BarrageModel(artifact_dir, current_runtime()).load()
+    assert model.transformer is not None
+    description = export_model(model.network, model.transformer, output, fmt, overwrite)
+    click.echo(export_summary(output, description))
+
+
+@cli.command()
+@click.argument("artifact_dir", metavar="ARTIFACT_DIR", type=click.Path())
+@click.option("-o", "--output", "out_dir", type=click.Path(), default=None,
+              help="The folder to write (default: ARTIFACT_DIR/report).")
+@click.option("--overwrite", is_flag=True, help="Replace the folder if it exists.")
+def report(artifact_dir: str, out_dir: Optional[str], overwrite: bool) -> None:
+    """Write learning curves (PNG) and one self-contained HTML page of the run in
+    ARTIFACT_DIR, finished, in progress or stopped (with the latest evaluate, if any)."""
+    from barrage.report import write_report
+
+    for path in write_report(artifact_dir, out_dir, overwrite):
+        click.echo(f"wrote {path}")
+
+
+# -- config tooling -------------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Config tooling."""
+
+
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of a config (for editors), derived from the validator's schema."""
+    from barrage.config.json_schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+@click.argument("data", metavar="DATA", type=click.Path())
+@click.option("--target", required=True, help="The column to predict.")
+@click.option("-o", "--output", default="config.json", show_default=True, type=click.Path(),
+              help="The config to write: .json, .yaml or .yml.")
+@click.option("--task", type=click.Choice(["classification", "regression"]), default=None,
+              help="Force the kind of output (default: chosen from the target's values).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def init(data: str, target: str, output: str, task: Optional[str], overwrite: bool) -> None:
+    """Write a starter config that predicts TARGET from the numeric columns of DATA."""
+    from barrage.config import prepare_config
+    from barrage.outputs import check_output
+    from barrage.records import read_records
+    from barrage.starter import starter_config, write_config
+
+    check_output(output, overwrite, extensions=(".json", ".yaml", ".yml"), what="config")
+    table = read_records(data, "data")
+    runtime = current_runtime()
+    starter = starter_config(table.to_frame(), target, runtime.registry, table.origin, task)
+    _import_tensorflow_quietly()
+    prepare_config(starter.config, runtime)  # it validates as written
+    write_config(output, starter.config)
+    classes = f" ({len(starter.classes)} classes)" if starter.classes is not None else ""
+    click.echo(f"wrote {output}: {starter.task}{classes} of '{target}' from {len(starter.features)} numeric "
+               f"column(s): {', '.join(starter.features)}")
+    for column, reason in starter.skipped.items():
+        click.echo(f"skipped column '{column}': {reason}")
 
 
 def main(argv: Optional[List[str]] = None, runtime: Optional[Runtime] = None) -> None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import abc
 import copy
 import enum
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union,
+)
 
 import numpy as np
 
@@ -48,12 +50,66 @@ __all__ = [
     "BatchRecordScores",
     "RecordMode",
     "RecordLoader",
+    "ServingSpec",
+    "TransformerOps",
+    "LoaderOps",
     "RecordTransformer",
     "KeySelector",
     "IdentityTransformer",
     "stack_data_records",
     "unstack_data_record",
 ]
+
+
+class ServingSpec(NamedTuple):
+    """One value of one record as a serving signature takes it: a TensorFlow dtype name
+    (``"float32"``, ``"float64"``, ``"int64"``, ``"string"``, ...) and the per-record shape
+    (no batch axis). ``shape`` may be ``None`` where a transformer works on any shape and
+    leaves it to the loader (one record key gives ``()``, a list of ``k`` keys ``(k,)``)."""
+
+    dtype: str
+    shape: Optional[Tuple[Optional[int], ...]]
+
+
+class TransformerOps(NamedTuple):
+    """A transformer's ``transform`` and ``postprocess`` as TensorFlow operations (what
+    :meth:`RecordTransformer.tensorflow_ops` returns), for an exported model that takes
+    records' values and returns postprocessed outputs without Python.
+
+    Attributes:
+        inputs: the loaded inputs ``transform`` changes, by network input name, with the
+            :class:`ServingSpec` they have as the loader gives them (before the
+            transformer): ``{"features": ServingSpec("float64", (3,))}``. Inputs it does
+            not name reach the network unchanged, so they take the network's own spec.
+        transform: ``transform(inputs) -> inputs``, on a dict of batched tensors keyed by
+            network input name (every input; return them all), giving what the NumPy
+            ``transform`` gives the network: the same values, dtypes and shapes.
+        postprocess: ``postprocess(outputs) -> outputs``, on the dict of the network's
+            batched output tensors; the same values as the NumPy ``postprocess`` (it may
+            add outputs, as ``CategoricalEncoder`` adds ``<name>_category``).
+        resources: TensorFlow resources the two functions use that are not variables
+            (lookup tables), which the export must save with them.
+    """
+
+    inputs: Mapping[str, ServingSpec]
+    transform: Callable[[Dict[str, Any]], Dict[str, Any]]
+    postprocess: Callable[[Dict[str, Any]], Dict[str, Any]]
+    resources: Sequence[Any] = ()
+
+
+class LoaderOps(NamedTuple):
+    """A loader's SCORE-mode ``load`` as TensorFlow operations (what
+    :meth:`RecordLoader.tensorflow_ops` returns).
+
+    Attributes:
+        columns: the record keys it reads, each with the :class:`ServingSpec` a client
+            sends it in (one tensor per key, a leading batch axis).
+        load: ``load(columns) -> inputs``: the dict of batched column tensors to the dict
+            of batched inputs keyed by network input name.
+    """
+
+    columns: Mapping[str, ServingSpec]
+    load: Callable[[Dict[str, Any]], Dict[str, Any]]
 
 
 class RecordMode(enum.Enum):
@@ -108,6 +164,16 @@ class RecordLoader(abc.ABC):
         """The names this loader will produce per part (``{"x": [...], "y": [...]}``),
         when it knows them without data; ``None`` (the default) when it does not.
         ``barrage validate`` checks them against the transformer and the network."""
+        return None
+
+    def tensorflow_ops(self, inputs: Mapping[str, ServingSpec]) -> Optional[LoaderOps]:
+        """This SCORE loader as TensorFlow operations, or ``None`` (the default): it
+        cannot, and ``barrage export`` then exports the network alone.
+
+        ``inputs`` gives, for every network input, the :class:`ServingSpec` the loaded
+        value must have. Optional: implement it when ``load`` picks, stacks or casts
+        record values in a way TensorFlow can do (see :class:`LoaderOps`).
+        """
         return None
 
 
@@ -179,6 +245,20 @@ class RecordTransformer(abc.ABC):
     @abc.abstractmethod
     def postprocess(self, score: RecordScore) -> RecordScore:
         """Undo the transformation on one record's network outputs."""
+
+    def tensorflow_ops(self) -> Optional[TransformerOps]:
+        """This fitted (or loaded) transformer's ``transform`` and ``postprocess`` as
+        TensorFlow operations, or ``None`` (the default): it cannot, and ``barrage
+        export`` then exports the network alone.
+
+        Optional. Implement it when both can be written with TensorFlow operations only
+        (no ``tf.py_function`` or ``tf.numpy_function``: the exported model must run
+        where neither Barrage nor Python code of yours is installed), with the fitted
+        state as constants or lookup tables. Called on the SCORE transformer; import
+        TensorFlow inside it. See :class:`TransformerOps` for what it returns; the
+        results must equal those of ``transform`` and ``postprocess`` on the same values.
+        """
+        return None
 
     @abc.abstractmethod
     def save(self, path: str) -> None:
@@ -275,6 +355,34 @@ class KeySelector(RecordLoader):
             return keys[position[-1]]
         return None
 
+    def tensorflow_ops(self, inputs: Mapping[str, ServingSpec]) -> Optional[LoaderOps]:
+        """One tensor per record key: a key is its input; several keys are stacked on a
+        last axis, as :meth:`load` stacks them. ``None`` when a spec does not fit the keys
+        (a list of ``k`` keys must make a last axis of ``k``) or one key would need two
+        different specs."""
+        columns: Dict[str, ServingSpec] = {}
+        for name, keys in self.inputs.items():
+            spec = inputs[name]
+            if isinstance(keys, str):
+                wanted = {keys: ServingSpec(spec.dtype, spec.shape if spec.shape is not None else ())}
+            elif spec.shape is None or (spec.shape and spec.shape[-1] in (len(keys), None)):
+                each = ServingSpec(spec.dtype, tuple(spec.shape[:-1]) if spec.shape is not None else ())
+                wanted = {key: each for key in keys}
+            else:
+                return None
+            for key, column in wanted.items():
+                if columns.setdefault(key, column) != column:
+                    return None
+        return LoaderOps(columns, self._load_tensors)
+
+    def _load_tensors(self, columns: Dict[str, Any]) -> Dict[str, Any]:
+        import tensorflow as tf
+
+        return {
+            name: columns[keys] if isinstance(keys, str) else tf.stack([columns[key] for key in keys], axis=-1)
+            for name, keys in self.inputs.items()
+        }
+
     def load_columns(self, table: Any) -> DataRecord:
         """Vectorised :meth:`load` over every record of ``table`` at once."""
         x = {name: _select_columns(table, keys) for name, keys in self.inputs.items()}
@@ -315,6 +423,10 @@ class IdentityTransformer(RecordTransformer):
 
     def postprocess(self, score: RecordScore) -> RecordScore:
         return score
+
+    def tensorflow_ops(self) -> Optional[TransformerOps]:
+        """The identity, in TensorFlow too: inputs and outputs pass unchanged."""
+        return TransformerOps({}, dict, dict)
 
     def save(self, path: str) -> None:
         """Nothing to save: the identity has no state."""

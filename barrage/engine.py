@@ -135,7 +135,8 @@ class BarrageModel:
         start_epoch = resume_point.epochs_done if resume_point else 0
         context = RunContext(config, self.artifact_dir, RecordMode.TRAIN, network, transformer, is_chief=chief)
         try:
-            callbacks = self._callbacks(config, start_epoch, context, layout)
+            services = ServiceRun(config, layout, network_params=network_params)
+            callbacks = self._callbacks(config, start_epoch, context, services)
             self.runtime.plugins.call("barrage_pre_fit", context=context)
             with lost_worker_errors(self._distribution):
                 history = _fit(config, network, (train_source, validation_source), self._distribution, callbacks,
@@ -202,11 +203,10 @@ class BarrageModel:
             raise ConfigError(problems)
         return network
 
-    def _callbacks(self, config: Dict[str, Any], start_epoch: int, context: RunContext,
-                   layout: ArtifactLayout) -> List[Any]:
-        """The services (writing into ``layout``), then the plugins' callbacks; a resumed
-        run first drops report rows of epochs its checkpoint does not hold and tells the
-        best checkpoint its record."""
+    def _callbacks(self, config: Dict[str, Any], start_epoch: int, context: RunContext, run: ServiceRun) -> List[Any]:
+        """The services (writing into ``run.layout``), then the plugins' callbacks; a
+        resumed run first drops report rows of epochs its checkpoint does not hold and
+        tells the best checkpoint its record."""
         rows = artifacts.read_report(self.layout.report, epochs_done=start_epoch)
         best_block = config["services"].get("best_checkpoint")
         best = best_epoch(rows, best_block["monitor"], best_block["mode"]) if best_block and rows else None
@@ -215,7 +215,8 @@ class BarrageModel:
             for plugin, extra in self.runtime.plugins.results("barrage_callbacks", context=context)
             for callback in extra or []
         ]
-        return build_services(ServiceRun(config, layout, rows, best[1] if best else None), plugin_callbacks)
+        return build_services(attrs.evolve(run, report_rows=rows, best_so_far=best[1] if best else None),
+                              plugin_callbacks)
 
     @property
     def is_chief(self) -> bool:
@@ -377,6 +378,20 @@ class BarrageModel:
         scorer = Scorer(self.network, transformer, self.config, plugins, context, batch_size, total=len(opened))
         yield scorer, chunks
         plugins.call("barrage_score_end", context=context, count=scorer.count)
+
+    def evaluate(self, records: RecordsLike, batch_size: Optional[int] = None) -> Dict[str, Any]:
+        """The config's losses and metrics on labelled ``records`` as Keras computes them,
+        and per output a confusion matrix with per-class precision, recall and F1, or
+        MAE, RMSE and R² (see :mod:`barrage.evaluation`)."""
+        from barrage.evaluation import Evaluation
+
+        if self.network is None:
+            self.load()
+        assert self.config is not None and self.transformer is not None
+        evaluation = Evaluation(self.config, self.network, self.transformer, self.runtime.registry)
+        source = evaluation.source(records, batch_size)
+        check_against_network(self.network, source)
+        return evaluation.run(source)
 
     def _scoring_transformer(self) -> RecordTransformer:
         """The SCORE transformer: the loaded one, or the trained one's SCORE twin."""

@@ -9,10 +9,8 @@ disk here.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Dict, List, Optional
 
-from barrage.artifacts import JSONProblem, parse_json
 from barrage.config.checks import (
     BarrageConfigWarning,
     check_callback_keywords,
@@ -21,6 +19,8 @@ from barrage.config.checks import (
     correct_monitors,
     resolve_imports,
 )
+from barrage.config.files import load_config_file
+from barrage.config.overrides import apply_overrides
 from barrage.config.schema import DEFAULTS, SCHEMA, merge_defaults, schema_problems
 from barrage.config.values import value_problems
 from barrage.errors import ConfigError
@@ -31,6 +31,7 @@ __all__ = [
     "ConfigError",
     "DEFAULTS",
     "SCHEMA",
+    "apply_overrides",
     "load_config_file",
     "prepare_config",
 ]
@@ -64,19 +65,6 @@ def prepare_config(config: Any, runtime: Optional[Runtime] = None) -> Dict[str, 
     if problems:
         raise ConfigError(sorted(_unique(problems), key=_path_order))
     return merged
-
-
-def load_config_file(path: str) -> Any:
-    """Read a JSON config file, turning every way it can be unreadable into a ConfigError."""
-    if not os.path.isfile(path):
-        raise ConfigError([f"{path}: no such file"])
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return parse_json(handle.read())
-    except JSONProblem as exc:
-        raise ConfigError([f"{path}: {exc}"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot be read: {exc}"]) from None
 
 
 def _path_order(problem: str) -> tuple:

@@ -96,6 +96,10 @@ SCHEMA: Dict[str, Any] = {
         "type": "dict",
         "schema": {spec.name: spec.schema() for spec in configurable_services("services")},
     },
+    # Written by ``--set`` (barrage.config.overrides): each overridden path and its value.
+    "overrides": {"type": "dict", "keysrules": {"type": "string", "empty": False}},
+    # Where an editor finds the JSON Schema of configs (``barrage config schema``).
+    "$schema": {"type": "string"},
 }
 
 DEFAULTS: Dict[str, Dict[str, Any]] = {

@@ -26,13 +26,15 @@ class ServiceRun:
 
     When a run is resumed, ``report_rows`` are the report rows of the epochs already
     done, and ``best_so_far`` the best monitored value among them, so that a resumed run
-    never replaces a better checkpoint with a worse one.
+    never replaces a better checkpoint with a worse one. ``network_params`` are what the
+    transformer handed the network builder.
     """
 
     config: Dict[str, Any]
     layout: Any  # barrage.artifacts.ArtifactLayout
     report_rows: List[Dict[str, str]] = attrs.field(factory=list)
     best_so_far: Optional[float] = None
+    network_params: Dict[str, Any] = attrs.field(factory=dict)
 
 
 Builder = Callable[[Dict[str, Any], ServiceRun], Any]
@@ -57,6 +59,8 @@ class ServiceSpec:
             side (a monitor on the wrong side is corrected with a warning).
         closing: runs after the plugins' callbacks, as the very last callback (the resume
             checkpoint: an epoch counts as done only once everything else has seen it).
+        follows: the configurable service this always-on one comes with: built only
+            when that service is on (the hyperparameters go where TensorBoard logs).
     """
 
     name: str
@@ -68,6 +72,7 @@ class ServiceSpec:
     reserved: FrozenSet[str] = frozenset()
     monitor_side: Optional[str] = None
     closing: bool = False
+    follows: Optional[str] = None
 
     @property
     def path(self) -> str:
@@ -132,6 +137,12 @@ def _nan_guard(block: Dict[str, Any], run: ServiceRun) -> Any:
     return NanGuard()
 
 
+def _hyperparameters(block: Dict[str, Any], run: ServiceRun) -> Any:
+    from barrage.services.hyperparameters import hparams_callback
+
+    return hparams_callback(run.config, run.network_params, run.layout.tensorboard_dir)
+
+
 def _training_report(block: Dict[str, Any], run: ServiceRun) -> Any:
     from barrage.services.training_report import TrainingReport
 
@@ -164,6 +175,7 @@ SERVICES: Tuple[ServiceSpec, ...] = (
         _keras_callback("TensorBoard", lambda run: {"log_dir": run.layout.tensorboard_dir}),
         section="services", default={}, reserved=frozenset({"log_dir"}),
     ),
+    ServiceSpec("hyperparameters", "Callback", _hyperparameters, follows="tensorboard"),
     ServiceSpec(
         "train_early_stopping", "EarlyStopping", _keras_callback("EarlyStopping"),
         section="services", fields=EARLY_STOPPING_FIELDS, default=_early_stopping("loss"), monitor_side="training",
@@ -195,12 +207,18 @@ def build_services(run: ServiceRun, plugin_callbacks: Iterable[Any] = ()) -> Lis
     """Every callback of one run in the order they run: the services (switched-off ones
     left out), the plugins' callbacks, then the closing services."""
     built = [(spec, spec.build(dict(block), run)) for spec in SERVICES
-             for block in [spec.block(run.config)] if block is not None]
+             for block in [spec.block(run.config)] if block is not None and _followed_is_on(spec, run.config)]
     return (
         [callback for spec, callback in built if not spec.closing]
         + list(plugin_callbacks)
         + [callback for spec, callback in built if spec.closing]
     )
+
+
+def _followed_is_on(spec: ServiceSpec, config: Dict[str, Any]) -> bool:
+    if spec.follows is None:
+        return True
+    return any(other.name == spec.follows and other.block(config) is not None for other in SERVICES)
 
 
 def monitor_problems(config: Dict[str, Any], logged: Iterable[str]) -> List[str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-from typing import Any, Dict, Iterator, List, Mapping, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from barrage.api import (
     ArtifactError,
@@ -34,6 +34,8 @@ from barrage.api import (
     Records,
     RecordScore,
     RecordTransformer,
+    ServingSpec,
+    TransformerOps,
     stack_data_records,
 )
 from barrage.plugin_kit import current_runtime
@@ -171,6 +173,31 @@ class ComposedTransformer(RecordTransformer):
             with in_step(index, self.labels[index]):
                 score = self.steps[index].postprocess(score)
         return score
+
+    def tensorflow_ops(self) -> Optional[TransformerOps]:
+        """The steps' TensorFlow operations chained (``postprocess`` in reverse), when
+        every step has them; ``None`` otherwise. An input takes the spec of the first
+        step that changes it (what the loader gives that step)."""
+        operations = [step.tensorflow_ops() for step in self.steps]
+        if any(ops is None for ops in operations):
+            return None
+        chain = [ops for ops in operations if ops is not None]
+        specs: Dict[str, ServingSpec] = {}
+        for ops in chain:
+            for name, spec in ops.inputs.items():
+                specs.setdefault(name, spec)
+
+        def transform(inputs: Dict[str, Any]) -> Dict[str, Any]:
+            for ops in chain:
+                inputs = ops.transform(inputs)
+            return inputs
+
+        def postprocess(outputs: Dict[str, Any]) -> Dict[str, Any]:
+            for ops in reversed(chain):
+                outputs = ops.postprocess(outputs)
+            return outputs
+
+        return TransformerOps(specs, transform, postprocess, [r for ops in chain for r in ops.resources])
 
     def save(self, path: str) -> None:
         """Each step's state in its own subfolder ``<index>-<class>`` of ``path``."""

@@ -17,7 +17,10 @@ from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Unio
 
 import numpy as np
 
-from barrage.api import PARTS, ConfigError, DataError, DataRecord, RecordLoader, RecordMode, Records, RecordScore
+from barrage.api import (
+    PARTS, ConfigError, DataError, DataRecord, RecordLoader, RecordMode, Records, RecordScore, ServingSpec,
+    TransformerOps,
+)
 from barrage.plugin_kit import (
     first_bad_value,
     Names,
@@ -206,6 +209,35 @@ class Standardizer(NamedTransformer):
                 raise ConfigError([problem])
             restored[name] = values * stats["std"] + stats["mean"]
         return restored
+
+    def tensorflow_ops(self) -> Optional[TransformerOps]:
+        """``transform`` and ``postprocess`` in TensorFlow: standardised inputs are taken
+        as float64 (what the NumPy path computes in) and given to the network as
+        float32; standardised outputs come back as float64, as from ``postprocess``."""
+        import tensorflow as tf
+
+        statistics = self._fitted()
+        constants = {group: {name: (tf.constant(s["mean"], tf.float64), tf.constant(s["std"], tf.float64))
+                             for name, s in by_name.items()} for group, by_name in statistics.items()}
+
+        def transform(inputs: Dict[str, Any]) -> Dict[str, Any]:
+            scaled = dict(inputs)
+            for name, (mean, std) in constants["inputs"].items():
+                values = tf.cast(inputs[name], tf.float64)
+                if self.fill_missing:
+                    values = tf.where(tf.math.is_nan(values), mean + tf.zeros_like(values), values)
+                scaled[name] = tf.cast((values - mean) / std, tf.float32)
+            return scaled
+
+        def postprocess(outputs: Dict[str, Any]) -> Dict[str, Any]:
+            restored = dict(outputs)
+            for name, (mean, std) in constants["outputs"].items():
+                if name in restored:
+                    restored[name] = tf.cast(restored[name], tf.float64) * std + mean
+            return restored
+
+        specs = {name: ServingSpec("float64", tuple(np.shape(s["mean"]))) for name, s in statistics["inputs"].items()}
+        return TransformerOps(specs, transform, postprocess)
 
     # -- state ------------------------------------------------------------------------
 
@@ -426,6 +458,40 @@ class CategoricalEncoder(NamedTransformer):
             result[f"{name}_category"] = categories if categories.ndim else categories.item()
         return result
 
+    def tensorflow_ops(self) -> Optional[TransformerOps]:
+        """``transform`` and ``postprocess`` in TensorFlow. A vocabulary of text takes a
+        string tensor (looked up in a hash table), one of numbers a float64 tensor (a
+        value matches a category equal to it, as ``2.0`` is category ``2``); both give
+        the same ids (or one-hot rows) as the NumPy path, and ``<name>_category`` as
+        text or numbers. ``None`` when a vocabulary mixes text and numbers."""
+        import tensorflow as tf
+
+        if self.vocabularies is None:
+            raise self.not_fitted()
+        if any(_vocabulary_kind(vocab) is None for by_name in self.vocabularies.values() for vocab in by_name.values()):
+            return None
+        lookups = {name: _IdLookup(vocab) for name, vocab in self.vocabularies["inputs"].items()}
+        categories = {name: _category_tensor(vocab) for name, vocab in self.vocabularies["outputs"].items()}
+
+        def transform(inputs: Dict[str, Any]) -> Dict[str, Any]:
+            encoded = dict(inputs)
+            for name, lookup in lookups.items():
+                ids = lookup(inputs[name])
+                one_hot = name in self.one_hot
+                encoded[name] = tf.one_hot(ids, self.vocab_size(name), dtype=tf.float32) if one_hot else ids
+            return encoded
+
+        def postprocess(outputs: Dict[str, Any]) -> Dict[str, Any]:
+            result = dict(outputs)
+            for name, vocabulary in categories.items():
+                if name in outputs:
+                    result[f"{name}_category"] = tf.gather(vocabulary, tf.argmax(outputs[name][..., 1:], axis=-1))
+            return result
+
+        specs = {name: ServingSpec(lookup.dtype, None) for name, lookup in lookups.items()}
+        resources = [lookup.table for lookup in lookups.values() if lookup.table is not None]
+        return TransformerOps(specs, transform, postprocess, resources)
+
     # -- state ------------------------------------------------------------------------
 
     def save(self, path: str) -> None:
@@ -437,3 +503,48 @@ class CategoricalEncoder(NamedTransformer):
         state = load_state(path, self.STATE_FILE, self.who, ("inputs", "outputs"))
         self.check_saved_names(path, state, "vocabularies")
         self._set_vocabularies({group: dict(state[group]) for group in ("inputs", "outputs")})
+
+
+# -- CategoricalEncoder in TensorFlow -------------------------------------------------
+
+
+def _vocabulary_kind(vocabulary: Sequence[Any]) -> Optional[str]:
+    """``"string"`` or ``"number"`` for a vocabulary of one kind, ``None`` for a mixed one."""
+    kinds = {"string" if isinstance(value, str) else "number" for value in vocabulary}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _category_tensor(vocabulary: Sequence[Any]) -> Any:
+    """The vocabulary as a constant: text, integers (int64) or numbers (float64)."""
+    import tensorflow as tf
+
+    if _vocabulary_kind(vocabulary) == "string":
+        return tf.constant(list(vocabulary), tf.string)
+    integral = all(isinstance(value, int) for value in vocabulary)
+    return tf.constant(list(vocabulary), tf.int64 if integral else tf.float64)
+
+
+class _IdLookup:
+    """Category -> id (int32; 0 for out-of-vocabulary values) in TensorFlow."""
+
+    def __init__(self, vocabulary: Sequence[Any]):
+        import tensorflow as tf
+
+        self.dtype = "string" if _vocabulary_kind(vocabulary) == "string" else "float64"
+        ids = tf.range(1, len(vocabulary) + 1, dtype=tf.int64)
+        self.table = None
+        self.values = None
+        if self.dtype == "string":
+            initializer = tf.lookup.KeyValueTensorInitializer(tf.constant(list(vocabulary), tf.string), ids)
+            self.table = tf.lookup.StaticHashTable(initializer, default_value=OOV_ID)
+        else:
+            self.values = tf.constant([float(value) for value in vocabulary], tf.float64)
+
+    def __call__(self, values: Any) -> Any:
+        import tensorflow as tf
+
+        if self.table is not None:
+            return tf.cast(self.table.lookup(values), tf.int32)
+        matches = tf.equal(tf.cast(values, tf.float64)[..., tf.newaxis], self.values)
+        first = tf.argmax(tf.cast(matches, tf.int32), axis=-1, output_type=tf.int32) + 1
+        return tf.where(tf.reduce_any(matches, axis=-1), first, OOV_ID)

@@ -23,6 +23,8 @@ from barrage.api import (
     Records,
     RecordScore,
     RecordTransformer,
+    ServingSpec,
+    TransformerOps,
 )
 from barrage.plugin_kit import atomic_writer, check_present, positive_int, replace_parts
 
@@ -43,6 +45,23 @@ def tokenize(text: Any) -> List[str]:
     if not isinstance(text, str):
         raise ValueError(f"expected text, got {type(text).__name__} {text!r}")
     return _PUNCTUATION.sub(" ", text.lower()).split()
+
+
+# Python's ``str.isspace`` characters, and everything else that is neither a letter, a
+# digit (``\w`` is ``[\p{L}\p{N}_]`` for Python's ``re`` on text) nor ``_``, in RE2 syntax.
+_WHITESPACE_RE2 = r"\t\n\x{0b}\f\r\x{1c}-\x{1f}\x{85}\p{Z}"
+_PUNCTUATION_RE2 = rf"[^\p{{L}}\p{{N}}_{_WHITESPACE_RE2}]+"
+
+
+def tensorflow_tokens(texts: Any) -> Any:
+    """:func:`tokenize` in TensorFlow: a string tensor of texts (one axis) to a ragged
+    tensor of their tokens. Lower-casing is Unicode's (``tf.strings.lower`` in UTF-8),
+    punctuation and every kind of whitespace become one space, then it is split."""
+    import tensorflow as tf
+
+    lowered = tf.strings.lower(texts, encoding="utf-8")
+    spaced = tf.strings.regex_replace(lowered, _PUNCTUATION_RE2, " ")
+    return tf.strings.split(tf.strings.regex_replace(spaced, f"[{_WHITESPACE_RE2}]+", " "))
 
 
 class TextVectorizer(RecordTransformer):
@@ -137,6 +156,28 @@ class TextVectorizer(RecordTransformer):
 
     def postprocess(self, score: RecordScore) -> RecordScore:
         return score
+
+    def tensorflow_ops(self) -> Optional[TransformerOps]:
+        """Tokenising and looking up in TensorFlow (:func:`tensorflow_tokens`, a hash
+        table of the vocabulary): a string tensor in, ``sequence_length`` int32 ids per
+        text out, the same as :meth:`vectorize`. Outputs pass unchanged."""
+        import tensorflow as tf
+
+        if self.vocabulary is None:
+            raise ValueError("TextVectorizer is not fitted: call fit() or load() first")
+        words = tf.constant(self.vocabulary, tf.string)
+        ids = tf.range(RESERVED, len(self.vocabulary) + RESERVED, dtype=tf.int64)
+        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(words, ids), default_value=OOV_ID)
+        length = self.sequence_length
+
+        def transform(inputs: Dict[str, Any]) -> Dict[str, Any]:
+            texts = inputs[self.input]
+            tokens = tensorflow_tokens(tf.reshape(texts, [-1]))[:, :length]
+            dense = tf.ragged.map_flat_values(table.lookup, tokens).to_tensor(PAD_ID, shape=[None, length])
+            shape = tf.concat([tf.shape(texts), [length]], axis=0)
+            return {**inputs, self.input: tf.reshape(tf.cast(dense, tf.int32), shape)}
+
+        return TransformerOps({self.input: ServingSpec("string", None)}, transform, dict, [table])
 
     # -- state ------------------------------------------------------------------------
 

@@ -170,3 +170,36 @@ def test_vocabulary_fitted_on_a_streamed_file_matches_the_in_memory_one(tmp_path
     assert fitted[1].vocabulary == fitted[0].vocabulary
     assert len(fitted[0].vocabulary) == 5 and fitted[0].vocabulary[0] == "alpha"
     assert fitted[1].network_params == fitted[0].network_params
+
+
+# -- as TensorFlow operations (barrage export) ----------------------------------------
+
+TRICKY_TEXTS = [
+    "Hello, World!", "  multiple   spaces\tand\nnewlines ", "Ünïcödé ÉCOLE naïve", "snake_case 123 and 4.5",
+    "emoji 🙂 here", "nbsp\u00a0split\u2003em", "dash-ed/slash\\back", "", "ÀÉÎ ß ǅ", "日本語 テキスト",
+    "a\x1cb\x85c", "²³ ½ Ⅻ", "can't won't", "zero\u200bwidth", "e\u0301",
+]
+
+
+def test_tensorflow_tokens_are_the_documented_tokens():
+    import tensorflow as tf
+
+    from barrage_text.vectorizer import tensorflow_tokens
+
+    tokens = tensorflow_tokens(tf.constant(TRICKY_TEXTS)).to_list()
+    assert [[t.decode("utf-8") for t in row] for row in tokens] == [tokenize(text) for text in TRICKY_TEXTS]
+
+
+def test_tensorflow_ops_give_the_ids_vectorize_gives():
+    import tensorflow as tf
+
+    score_loader = KeySelector(RecordMode.SCORE, inputs={"text": "text"})
+    transformer = vectorizer(max_tokens=4).for_mode(RecordMode.SCORE, score_loader)
+    ops = transformer.tensorflow_ops()
+    assert dict(ops.inputs) == {"text": ("string", None)} and len(ops.resources) == 1
+    texts = ["The cat sat on the dog, the cat!", "bird", "", "A A A A A A A A A"]
+    got = ops.transform({"text": tf.constant(texts)})["text"]
+    assert got.dtype == tf.int32
+    assert got.numpy().tolist() == transformer.transform(({"text": np.array(texts, dtype=object)},))[0][
+        "text"].tolist()
+    assert ops.postprocess({"sentiment": tf.constant([[0.5]])})["sentiment"].numpy().tolist() == [[0.5]]

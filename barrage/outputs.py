@@ -1,0 +1,73 @@
+"""Where a command writes what the user asked for (a starter config, an evaluation, a
+report, an export): checked before any work, never replaced without ``--overwrite``,
+and written whole or not at all.
+
+A file is written through :func:`barrage.artifacts.atomic_writer` or
+:func:`~barrage.artifacts.write_atomically`; a folder (a report, a SavedModel) is filled
+in a temporary sibling (``.barrage-tmp-*``) and renamed into place by
+:func:`publish_folder`, so a crash or an error leaves the previous output or none.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Callable, Optional, Sequence
+
+from barrage.artifacts import TEMPORARY_PREFIX, temporary_path
+from barrage.errors import DataError
+
+
+def check_output(path: str, overwrite: bool = False, extensions: Optional[Sequence[str]] = None,
+                 folder: bool = False, what: str = "output") -> None:
+    """A ``DataError`` naming ``path`` if the output cannot go there: an extension not in
+    ``extensions``, a parent folder that is missing or not writable, something already
+    there (unless ``overwrite``), or a file where a folder goes (and the reverse)."""
+    extension = os.path.splitext(path)[1].lower()
+    if extensions is not None and extension not in extensions:
+        raise DataError(f"{path}: unsupported {what} type '{extension or '(none)'}'; use {', '.join(extensions)}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise DataError(f"{path}: cannot be written: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"{path}: cannot be written: the folder {parent} is not writable")
+    if not os.path.lexists(path):
+        return
+    if not overwrite:
+        raise DataError(f"{path}: already exists; remove it or pass --overwrite")
+    if os.path.isdir(path) and not os.path.islink(path) and not folder:
+        raise DataError(f"{path}: is a folder; give a file name for the {what}")
+    if folder and not os.path.isdir(path):
+        raise DataError(f"{path}: is a file; give a folder name for the {what}")
+
+
+def publish_folder(path: str, fill: Callable[[str], None], overwrite: bool = False) -> None:
+    """Make the folder ``path`` whole: ``fill(stage)`` writes into a fresh temporary
+    sibling, which is then renamed to ``path`` (an existing ``path`` is replaced only
+    with ``overwrite``). On any error nothing new is left behind."""
+    parent = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(os.path.abspath(path))
+    for entry in os.listdir(parent):  # stages a killed earlier attempt left
+        if entry.startswith(TEMPORARY_PREFIX) and entry.endswith("-" + name):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+    stage = temporary_path(path)
+    old = None
+    try:
+        os.makedirs(stage)
+        fill(stage)
+        if os.path.lexists(path):
+            if not overwrite:
+                raise DataError(f"{path}: already exists; remove it or pass --overwrite")
+            old = temporary_path(path)
+            os.rename(path, old)
+        try:
+            os.rename(stage, path)
+        except OSError:
+            if old is not None:  # put the previous output back
+                os.rename(old, path)
+                old = None
+            raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,173 @@
+"""``barrage report``: learning curves and a self-contained HTML page, for finished,
+partial (stopped) and resumed runs."""
+
+from __future__ import annotations
+
+import base64
+import html.parser
+import io
+import shutil
+
+import keras
+import matplotlib.image
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from barrage import BarrageModel, hookimpl
+from barrage.cli import cli
+from barrage.manifest import Manifest
+from barrage.report import Run, html_page
+from barrage.runtime import Runtime
+from test_cli_basics import _probe
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+
+def invoke(*args, runtime=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], obj={"runtime": runtime} if runtime else None)
+
+
+class Page(html.parser.HTMLParser):
+    """Checks that tags nest and close, and collects images and links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list = []
+        self.images: list = []
+        self.references: list = []
+        self.problems: list = []
+        self.text: list = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "img":
+            self.images.append(attributes["src"])
+        self.references.extend(v for k, v in attrs if k in ("href", "src") and not v.startswith("data:"))
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.open or self.open.pop() != tag:
+            self.problems.append(f"unexpected </{tag}>")
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parsed(path) -> Page:
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    assert not page.problems and not page.open, (page.problems, page.open)
+    assert not page.references  # self-contained: nothing outside the file
+    return page
+
+
+def png_size(content: bytes):
+    assert content.startswith(PNG_SIGNATURE)
+    return matplotlib.image.imread(io.BytesIO(content), format="png").shape
+
+
+def embedded(page: Page):
+    prefix = "data:image/png;base64,"
+    assert all(src.startswith(prefix) for src in page.images)
+    return [base64.b64decode(src[len(prefix):]) for src in page.images]
+
+
+class StopAfterEpoch(keras.callbacks.Callback):
+    """Ctrl-C after epoch ``epoch`` (counted from 0) ends."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt()
+
+
+class Stopper:
+    @hookimpl
+    def barrage_callbacks(self, context):
+        return [StopAfterEpoch(1)]
+
+
+def test_a_finished_run_with_an_evaluation(tmp_path, config, records):
+    config["solver"]["epochs"] = 3
+    BarrageModel(tmp_path / "run").train(config, records(48, seed=1), records(16, seed=2), verbose=0)
+    pd.DataFrame(records(20, seed=3)).to_csv(tmp_path / "data.csv", index=False)
+    assert invoke("evaluate", tmp_path / "run", tmp_path / "data.csv").exit_code == 0
+    done = invoke("report", tmp_path / "run")
+    assert done.exit_code == 0, done.output
+    folder = tmp_path / "run" / "report"
+    assert sorted(p.name for p in folder.iterdir()) == ["confusion_label.png", "learning_curves.png", "report.html"]
+    assert f"wrote {folder / 'report.html'}" in done.output
+    height, width, _ = png_size((folder / "learning_curves.png").read_bytes())
+    assert width > height > 100  # loss, accuracy and learning-rate panels side by side
+    assert png_size((folder / "confusion_label.png").read_bytes())[0] > 100
+    page = parsed(folder / "report.html")
+    pictures = embedded(page)
+    assert pictures == [(folder / "learning_curves.png").read_bytes(), (folder / "confusion_label.png").read_bytes()]
+    text = " ".join(page.text)
+    for expected in ("finished", "3 of at most 3", "best epoch", "20 record(s) of", "label · predictions · accuracy",
+                     '"sparse_categorical_crossentropy"', "Resolved config"):
+        assert expected in text, expected
+    probe = _probe("report", str(tmp_path / "run"), "-o", str(tmp_path / "again"))
+    assert probe["code"] == 0 and probe["heavy"] == [], probe  # matplotlib only, no TensorFlow
+    assert (tmp_path / "again" / "report.html").read_text() == (folder / "report.html").read_text()
+
+
+def test_a_stopped_run_gets_a_partial_report_and_the_resumed_run_a_whole_one(tmp_path, config, records):
+    config["solver"]["epochs"] = 4
+    runtime = Runtime()
+    runtime.register_plugin(Stopper(), "stopper")
+    with pytest.raises(KeyboardInterrupt):
+        BarrageModel(tmp_path / "run", runtime).train(config, records(48, seed=1), records(16, seed=2), verbose=0)
+    assert not Manifest(str(tmp_path / "run")).finished()
+    partial = invoke("report", tmp_path / "run", "-o", tmp_path / "partial")
+    assert partial.exit_code == 0, partial.output
+    text = " ".join(parsed(tmp_path / "partial" / "report.html").text)
+    assert "stopped before it finished (a partial report)" in text and "2 of at most 4" in text
+    assert not (tmp_path / "partial" / "confusion_label.png").exists()  # no evaluation yet
+    png_size((tmp_path / "partial" / "learning_curves.png").read_bytes())
+
+    BarrageModel(tmp_path / "run", Runtime()).train(config, records(48, seed=1), records(16, seed=2), resume=True,
+                                                    verbose=0)
+    kept = invoke("report", tmp_path / "run", "-o", tmp_path / "partial")
+    assert kept.exit_code == 2 and "partial: already exists; remove it or pass --overwrite" in kept.output
+    whole = invoke("report", tmp_path / "run", "-o", tmp_path / "partial", "--overwrite")
+    assert whole.exit_code == 0, whole.output
+    text = " ".join(parsed(tmp_path / "partial" / "report.html").text)
+    assert "finished" in text and "4 of at most 4" in text and "partial report" not in text
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".barrage-tmp-")]
+
+
+def test_a_run_before_its_first_epoch_ended(tmp_path, config, records):
+    config["solver"]["epochs"] = 1
+    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    shutil.copytree(tmp_path / "run", tmp_path / "early")
+    (tmp_path / "early" / "training_report.csv").unlink()
+    (tmp_path / "early" / "manifest.json").write_text('{"format": 1, "files": {}}')
+    done = invoke("report", tmp_path / "early")
+    assert done.exit_code == 0, done.output
+    text = " ".join(parsed(tmp_path / "early" / "report" / "report.html").text)
+    assert "0 of at most 1" in text
+    png_size((tmp_path / "early" / "report" / "learning_curves.png").read_bytes())
+
+
+def test_the_page_escapes_what_it_shows():
+    run = Run(root="r", config={"note": "<script>alert(1)</script>"}, rows=[], finished=False,
+              network_params={"x": "<b>"})
+    page = html_page(run, PNG_SIGNATURE, {})
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<b>" not in page
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path):
+    missing = invoke("report", tmp_path / "nowhere")
+    assert missing.exit_code == 2 and "no such artifact directory" in missing.output
+    (tmp_path / "empty").mkdir()
+    empty = invoke("report", tmp_path / "empty")
+    assert empty.exit_code == 2 and "incomplete artifact directory, missing config.json" in empty.output
+    assert list((tmp_path / "empty").iterdir()) == []
