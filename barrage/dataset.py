@@ -304,7 +304,9 @@ def _select(record: Record, keys: KeySpec) -> Any:
 def _select_columns(table: Any, keys: KeySpec) -> np.ndarray:
     if isinstance(keys, str):
         return table.column(keys)
-    return np.stack([np.asarray(table.column(key)) for key in keys], axis=1)
+    gather = getattr(table, "columns", None)  # a RecordTable gathers many keys in one pass
+    values = gather(list(keys)) if gather is not None else [table.column(key) for key in keys]
+    return np.stack([np.asarray(value) for value in values], axis=1)
 
 
 class KeySelector(RecordLoader):

@@ -271,7 +271,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                         default="all")
     parser.add_argument("--rows", type=int, nargs=2, default=None, help="the two file sizes of a stream part")
     parser.add_argument("--records", type=int, default=100_000, help="records of the dicts and score-file parts")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the alternating parts (medians)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the alternating parts (medians)")
     parser.add_argument("--folder", default=None, help="keep the generated files here (reused when present)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

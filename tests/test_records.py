@@ -214,6 +214,28 @@ def test_csv_value_that_cannot_become_a_number(tmp_path: Any) -> None:
         table.column("x")
 
 
+def test_columns_gathered_together_read_as_each_column_alone() -> None:
+    """Floats of several keys are gathered in one pass over the dicts; anything that pass
+    cannot take (a missing key, text, None) still reads, or fails, as one column does."""
+    rows = [{"a": 0.5 * i, "b": float(i), "c": -1.0, "t": f"r{i}"} for i in range(6)]
+    together = read_records(rows).columns(["a", "b", "c"])
+    for key, values in zip("abc", together):
+        np.testing.assert_array_equal(values, read_records(rows).column(key))
+        assert values.dtype == np.float64 and values.flags["C_CONTIGUOUS"]
+    assert read_records(rows).columns(["a", "t"])[1].tolist() == [f"r{i}" for i in range(6)]
+    with_none = [dict(row) for row in rows]
+    with_none[4]["b"] = None
+    assert np.isnan(read_records(with_none).columns(["a", "b"])[1][4])
+    with_text = [dict(row) for row in rows]
+    with_text[3]["a"] = "oops"
+    with pytest.raises(DataError, match=r"column 'a', record 3: 'oops' cannot become a number"):
+        read_records(with_text).columns(["a", "b"])
+    without = [dict(row) for row in rows]
+    del without[5]["c"]
+    with pytest.raises(DataError, match=r"record 5: missing key 'c'"):
+        read_records(without, "training records").columns(["a", "c"])
+
+
 def test_numbers_written_as_text_become_numbers() -> None:
     column = read_records([{"x": "1.5"}, {"x": 2}, {"x": None}]).column("x")
     assert column.dtype.kind == "f"

@@ -57,6 +57,9 @@ class ColumnStore(abc.ABC):
             self._columns[key] = clean_column(key, self.raw(key), self.origin, self.offset)
         return self._columns[key]
 
+    def prefetch(self, keys: Sequence[str]) -> None:
+        """About to read these columns together (a store may gather them in one pass)."""
+
 
 class FrameStore(ColumnStore):
     """Records that are the rows of a DataFrame (from memory, CSV, Parquet or JSON Lines)."""
@@ -91,6 +94,7 @@ class RowStore(ColumnStore):
     def __init__(self, rows: Sequence[Dict[str, Any]], origin: str, offset: int = 0):
         super().__init__(origin, offset)
         self.rows = rows
+        self._gathered: Dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -98,7 +102,26 @@ class RowStore(ColumnStore):
     def keys(self) -> List[str]:
         return list(self.rows[0]) if len(self.rows) else []
 
+    def prefetch(self, keys: Sequence[str]) -> None:
+        """Gather the float columns among ``keys`` in one pass over the dicts: each dict
+        is visited once, not once per key (much faster for many keys). Anything else
+        (a key missing, a value not a number) is left to :meth:`raw`, which names it."""
+        first = self.rows[0] if len(self.rows) else {}
+        wanted = [key for key in dict.fromkeys(keys)
+                  if key not in self._gathered and key not in self._columns and type(first.get(key)) is float]
+        if len(wanted) < 2:
+            return
+        layout = np.dtype([(f"c{i}", np.float64) for i in range(len(wanted))])
+        try:
+            gathered = np.fromiter(map(operator.itemgetter(*wanted), self.rows), dtype=layout, count=len(self.rows))
+        except (KeyError, ValueError, TypeError):
+            return
+        for i, key in enumerate(wanted):
+            self._gathered[key] = np.ascontiguousarray(gathered[f"c{i}"])
+
     def raw(self, key: str) -> np.ndarray:
+        if key in self._gathered:
+            return self._gathered.pop(key)  # converted into a column once; not kept twice
         getter = operator.itemgetter(key)
         try:
             if len(self.rows) and type(getter(self.rows[0])) is float:  # the common case, fastest
@@ -175,6 +198,11 @@ class RecordTable(Sequence):
         """All values of ``key`` over the table's records, as one array."""
         values = self.store.column(key)
         return values if self.selection is None else values[self.selection]
+
+    def columns(self, keys: Sequence[str]) -> List[np.ndarray]:
+        """:meth:`column` of each key, gathered together where that is faster."""
+        self.store.prefetch(keys)
+        return [self.column(key) for key in keys]
 
     def raw_column(self, key: str) -> np.ndarray:
         """The values of ``key`` as they were read (no conversion), e.g. identifiers."""

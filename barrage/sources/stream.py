@@ -139,15 +139,33 @@ class StreamSource(BatchSource):
         signature = tuple(
             {value.name: tf.TensorSpec([None, *value.shape], tf.string if value.dtype is None
                                        else tf.as_dtype(value.dtype))
-             for value in self.spec.values if value.part == part}
-            for part in self.spec.parts
+             for value in self.spec.values if value.part == part_name}
+            for part_name in self.spec.parts
         )
+        if self.vectorized and not self.augmentors:  # Python hands over blocks; the graph cuts batches
+            blocks = tf.data.Dataset.from_generator(lambda: self._generate_blocks(start_batch),
+                                                    output_signature=signature).prefetch(1)
+            return _cut(blocks, self.batch_size, part)
         return tf.data.Dataset.from_generator(lambda: self._generate(start_batch, part), output_signature=signature)
 
-    def _generate(self, start_batch: int, part: Optional[BatchPart] = None) -> Iterator[DataRecord]:
+    def _blocks(self, start_batch: int) -> Iterator[Drawn]:
         first_pass, skip = divmod(start_batch, self.batches_per_pass)
         passes = itertools.count(first_pass) if self.order.shuffled else range(first_pass, first_pass + 1)
-        drawn = (item for number in passes for item in self._pass(number, skip if number == first_pass else 0))
+        return (block for number in passes for block in self._pass(number, skip if number == first_pass else 0))
+
+    def _generate_blocks(self, start_batch: int) -> Iterator[DataRecord]:
+        """Blocks of whole batches of transformed columns (the vectorised path): one
+        Python step per block, not per batch."""
+        try:
+            for values, _, _, _ in self._blocks(start_batch):
+                yield self.spec.unflatten(self.spec.flatten(values))
+        except BaseException as exc:
+            self.remember_error(exc)
+            raise
+
+    def _generate(self, start_batch: int, part: Optional[BatchPart] = None) -> Iterator[DataRecord]:
+        """Batches built in Python (per-record components or augmentors)."""
+        drawn = (batch for block in self._blocks(start_batch) for batch in _split(block, self.batch_size))
         if part is not None:  # a worker of a cluster builds only its slices of each batch
             drawn = (piece for item in drawn for piece in _slices(item, part))
         try:
@@ -175,33 +193,33 @@ class StreamSource(BatchSource):
     # -- one pass ------------------------------------------------------------------------
 
     def _pass(self, pass_number: int, skip: int) -> Iterator[Drawn]:
-        """The drawn batches of one pass, after the first ``skip`` (resuming mid-pass)."""
+        """The drawn blocks of one pass, each of whole batches (the last may end with a
+        short one), after the first ``skip`` batches (resuming mid-pass)."""
         shuffle = self.order.shuffled and self.shuffle
         rng = np.random.default_rng([self.order.seed, pass_number])
         order = rng.permutation(len(self.stream.fragments())).tolist() if shuffle else None
         keep = self.shuffle_buffer if shuffle else 0
-        pool, position, made = _Pool(), 0, 0
-        chunks = self.stream.chunks(order=order)
-        for chunk in itertools.chain(chunks, [None]):
+        pool, position, size = _Pool(), 0, self.batch_size
+        for chunk in itertools.chain(self.stream.chunks(order=order), [None]):
             if chunk is not None:
                 pool.add(*self._prepare(chunk))
             ready = len(pool) if chunk is None else len(pool) - keep
-            if chunk is not None and ready < self.batch_size:
+            if chunk is not None and ready < size:
                 continue
             if shuffle:
                 pool.reorder(rng.permutation(len(pool)))
-            count = ready if chunk is None else ready - ready % self.batch_size
+            count = ready if chunk is None else ready - ready % size
             values, numbers = pool.split(count)
-            for start in range(0, count, self.batch_size):
-                made += 1
-                if made > skip:
-                    rows = np.arange(start, min(start + self.batch_size, count))
-                    self._remember(pass_number * self.batches_per_pass + made - 1, numbers[rows])
-                    yield _take(values, rows), numbers[rows], pass_number, position + start
+            drop = min(max(skip * size - position, 0), count)  # rows of batches a resumed run skips
+            if drop < count:
+                self._remember(pass_number * self.batches_per_pass + (position + drop) // size, numbers[drop:])
+                yield _rows(values, drop, count), numbers[drop:], pass_number, position + drop
             position += count
 
-    def _remember(self, batch_number: int, numbers: np.ndarray) -> None:
-        self._recent[batch_number] = numbers
+    def _remember(self, first_batch: int, numbers: np.ndarray) -> None:
+        """Keep the record numbers of a block's batches (numbered from ``first_batch``)."""
+        for start in range(0, len(numbers), self.batch_size):
+            self._recent[first_batch + start // self.batch_size] = numbers[start:start + self.batch_size]
         while len(self._recent) > _REMEMBERED_BATCHES:
             self._recent.popitem(last=False)
 
@@ -234,6 +252,47 @@ class StreamSource(BatchSource):
             records = [load_record(self, record, int(number), pass_number, position + i)
                        for i, (record, number) in enumerate(zip(values, numbers))]
         return stack_checked(self, records, numbers, check)
+
+
+def _split(block: Drawn, size: int) -> Iterator[Drawn]:
+    """A block's batches, as the Python path builds them one by one."""
+    values, numbers, pass_number, position = block
+    for start in range(0, len(numbers), size):
+        stop = min(start + size, len(numbers))
+        yield _rows(values, start, stop), numbers[start:stop], pass_number, position + start
+
+
+def _cut(blocks: Any, size: int, part: Optional[BatchPart]) -> Any:
+    """Blocks cut into batches of ``size`` inside the graph (and into ``part``'s slices of
+    each batch, for a worker of a cluster)."""
+    import tensorflow as tf
+
+    def rows(structure: Any, start: Any, stop: Any) -> Any:
+        return tf.nest.map_structure(lambda tensor: tensor[start:stop], structure)
+
+    def batches_of(*block: Any) -> Any:
+        count = tf.shape(tf.nest.flatten(block)[0], out_type=tf.int64)[0]
+        return tf.data.Dataset.range((count + size - 1) // size).map(
+            lambda number: rows(block, number * size, tf.minimum((number + 1) * size, count)))
+
+    batches = blocks.flat_map(batches_of)
+    if part is None:
+        return batches
+
+    def slices_of(*batch: Any) -> Any:
+        count = tf.shape(tf.nest.flatten(batch)[0], out_type=tf.int64)[0]
+        return tf.data.Dataset.range(part.count).map(
+            lambda number: rows(batch, count * (part.first + number) // part.total,
+                                count * (part.first + number + 1) // part.total))
+
+    return batches.flat_map(slices_of)
+
+
+def _rows(values: Values, start: int, stop: int) -> Values:
+    """Rows ``start`` to ``stop`` (views, no copy)."""
+    if isinstance(values, np.ndarray):
+        return values[start:stop]
+    return tuple({name: array[start:stop] for name, array in part.items()} for part in values)
 
 
 def _slices(item: Drawn, part: BatchPart) -> Iterator[Drawn]:
