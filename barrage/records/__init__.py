@@ -45,9 +45,10 @@ def read_records(source: RecordsLike, name: str = "records") -> RecordTable:
     elif isinstance(source, (str, os.PathLike)):
         table = read_file(os.fspath(source))
     elif isinstance(source, Sequence) and not isinstance(source, (bytes, str)):
-        for index, record in enumerate(source):
-            if not isinstance(record, dict):
-                raise DataError(f"{name}: record {index} is a {type(record).__name__}, not a dict")
+        if not set(map(type, source)) <= {dict}:  # one C-level pass; then find the culprit
+            for index, record in enumerate(source):
+                if not isinstance(record, dict):
+                    raise DataError(f"{name}: record {index} is a {type(record).__name__}, not a dict")
         table = RecordTable.from_rows(source, name)  # type: ignore[arg-type]
     else:
         raise DataError(
