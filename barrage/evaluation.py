@@ -1,10 +1,10 @@
 """Evaluating a trained model on labelled records: ``barrage evaluate`` and
 ``BarrageModel.evaluate``.
 
-Records are read with :func:`barrage.records.read_records` and batched by
-:func:`barrage.sources.make_batch_source` in VALIDATION mode, exactly as training's
-validation data (loader, the fitted transformer's VALIDATION twin, sample weights), and
-streamed: nothing holds every record's prediction.
+Records are opened with :func:`barrage.records.open_records` (a file is streamed chunk by
+chunk, as scoring reads it) and batched by :func:`barrage.sources.make_batch_source` in
+VALIDATION mode, exactly as training's validation data (loader, the fitted transformer's
+VALIDATION twin, sample weights): nothing holds every record, nor every prediction.
 
 Two kinds of numbers come back:
 
@@ -29,7 +29,7 @@ import numpy as np
 from barrage.components import build_loader
 from barrage.dataset import RecordMode, RecordTransformer, unstack_data_record
 from barrage.model import compile_network, sparse_label_ranges
-from barrage.records import RecordsLike, read_records
+from barrage.records import RecordsLike, open_records
 from barrage.registry import Registry
 from barrage.sources import BatchSource, make_batch_source
 
@@ -47,7 +47,7 @@ class Evaluation:
 
     def source(self, records: RecordsLike, batch_size: Optional[int] = None) -> BatchSource:
         """The VALIDATION batches of ``records`` (the labelled records to evaluate on)."""
-        table = read_records(records, "evaluation records")
+        table = open_records(records, "evaluation records", streaming=True)
         loader = build_loader(self.config, RecordMode.VALIDATION, self.registry)
         return make_batch_source(
             table, mode=RecordMode.VALIDATION, loader=loader,

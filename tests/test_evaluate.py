@@ -97,6 +97,29 @@ def test_keras_numbers_are_those_of_keras_evaluate_with_the_sample_weights(train
     assert results["records"] == 40
 
 
+def test_a_file_is_evaluated_as_a_stream_with_the_numbers_of_the_records_in_memory(trained, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from barrage.sources.stream import StreamSource
+
+    run, runtime = trained
+    records = weighted_records(70, seed=8)
+    path = tmp_path / "labelled.parquet"
+    pd.DataFrame(records).to_parquet(path, row_group_size=9)  # chunks end inside batches
+    streamed: list = []
+    original = StreamSource.__init__
+    monkeypatch.setattr(StreamSource, "__init__", lambda self, *a, **k: streamed.append(1) or original(self, *a, **k))
+    from_file = BarrageModel(run, runtime).evaluate(str(path), batch_size=16)
+    assert streamed, "the file was read whole"
+    in_memory = BarrageModel(run, runtime).evaluate(records, batch_size=16)
+    assert from_file["records"] == in_memory["records"] == 70
+    assert from_file["keras"] == pytest.approx(in_memory["keras"], rel=1e-5)
+    for name in ("label", "target"):
+        for key in ("loss", "metrics", "mae", "rmse", "accuracy"):
+            if key in in_memory["outputs"][name]:
+                assert from_file["outputs"][name][key] == pytest.approx(in_memory["outputs"][name][key], rel=1e-5)
+
+
 def test_confusion_matrix_and_regression_errors_come_from_the_predictions(trained):
     run, runtime = trained
     records = weighted_records(40, seed=6)
