@@ -13,6 +13,7 @@ import csv
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
@@ -206,9 +207,10 @@ def remove_leftovers(directory: str, name: str = "") -> List[str]:
     """Delete temporary files a killed process left in ``directory`` (and below), or only
     those for the file ``name`` when given; returns what was removed."""
     removed = []
+    own = re.compile(rf"{re.escape(TEMPORARY_PREFIX)}[0-9a-f]{{8}}-{re.escape(name)}") if name else None
     for folder, _, files in os.walk(directory):
         for file_name in files:
-            if file_name.startswith(TEMPORARY_PREFIX) and file_name.endswith(name):
+            if own.fullmatch(file_name) if own else file_name.startswith(TEMPORARY_PREFIX):
                 _remove_quietly(os.path.join(folder, file_name))
                 removed.append(os.path.join(folder, file_name))
         if name:

@@ -9,6 +9,7 @@ the directory it created; one that fails later keeps it, resumable with ``resume
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -92,11 +93,12 @@ class BarrageModel:
         self._distribution = distribute if isinstance(distribute, Distribution) \
             else choose_distribution(distribute, replicas)
         config = prepare_config(config, self.runtime)
-        resume_point = self._check_directory(config, resume)
-        seed_everything(config["dataset"].get("seed"))
-        self._data_seed = self._distribution.shared_seed(config["dataset"].get("seed"))  # workers shuffle alike
-        with self._writing_layout() as layout:
-            return self._train(config, records_train, records_validation, resume_point, layout, verbose)
+        with lost_worker_errors(self._distribution, lambda: os.path.isdir(self.artifact_dir)):
+            resume_point = self._check_directory(config, resume)
+            seed_everything(config["dataset"].get("seed"))
+            self._data_seed = self._distribution.shared_seed(config["dataset"].get("seed"))  # workers shuffle alike
+            with self._writing_layout() as layout:
+                return self._train(config, records_train, records_validation, resume_point, layout, verbose)
 
     @contextlib.contextmanager
     def _writing_layout(self) -> Iterator[ArtifactLayout]:
@@ -119,6 +121,10 @@ class BarrageModel:
         train_table = open_records(records_train, "training records", streaming)
         validation_table = open_records(records_validation, "validation records", streaming)
         transformer, network_params = self._fitted_transformer(config, train_table, resume_point)
+        self._distribution.agree({  # every worker starts from the same place
+            "--resume": resume_point is not None, "epochs done": resume_point.epochs_done if resume_point else 0,
+            "network params": _digest(network_params),
+        })
         train_source, validation_source = self._sources(config, train_table, validation_table, transformer)
         network = self._compiled_network(config, network_params, train_source)
         for source in (train_source, validation_source):
@@ -138,9 +144,8 @@ class BarrageModel:
             services = ServiceRun(config, layout, network_params=network_params)
             callbacks = self._callbacks(config, start_epoch, context, services)
             self.runtime.plugins.call("barrage_pre_fit", context=context)
-            with lost_worker_errors(self._distribution):
-                history = _fit(config, network, (train_source, validation_source), self._distribution, callbacks,
-                               start_epoch, verbose)
+            history = _fit(config, network, (train_source, validation_source), self._distribution, callbacks,
+                           start_epoch, verbose)
         except BaseException:
             self._abandon_if_empty(created)
             raise
@@ -351,16 +356,19 @@ class BarrageModel:
         columns first; ``shard`` scores one contiguous block. Memory does not grow with the
         number of records. Returns the number of records written."""
         check_output_path(output, overwrite)  # before any work
-        with self._scoring(data, batch_size, shard) as (scorer, chunks), ScoreWriter(output, overwrite) as writer:
-            if progress is not None and progress.total is None:
-                progress.total = scorer.total
-            for table, columns in scorer.scored(chunks):
-                writer.write(columns, kept_columns(table, list(keep)))
-                scorer.count += len(table)
-                if progress is not None:
-                    progress.update(len(table))
-        if progress is not None:
-            progress.close()
+        try:
+            with self._scoring(data, batch_size, shard) as (scorer, chunks), \
+                    ScoreWriter(output, overwrite) as writer:
+                if progress is not None and progress.total is None:
+                    progress.total = scorer.total
+                for table, columns in scorer.scored(chunks):
+                    writer.write(columns, kept_columns(table, list(keep)))
+                    scorer.count += len(table)
+                    if progress is not None:
+                        progress.update(len(table))
+        finally:
+            if progress is not None:
+                progress.close()  # the bar ends its line even when scoring fails
         return writer.count
 
     @contextlib.contextmanager
@@ -475,6 +483,12 @@ def _read_network_params(layout: ArtifactLayout) -> Dict[str, Any]:
     if not isinstance(params, dict):
         raise ArtifactError(f"{layout.network_params}: must hold a JSON object, got {type(params).__name__}")
     return params
+
+
+def _digest(value: Any) -> int:
+    """A short number standing for a JSON value (to compare it across workers)."""
+    text = json.dumps(value, sort_keys=True, default=artifacts.json_default)
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
 
 
 def _check_json(what: str, value: Any) -> None:

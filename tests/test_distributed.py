@@ -289,9 +289,46 @@ def test_a_killed_worker_stops_the_other_and_both_resume_to_each_epoch_once(tmp_
     done = report_epochs(run)
     assert 2 <= len(done) < 6
 
+    mixed = run_launch([sys.executable, "-c", RESUME_ON_THE_CHIEF_ONLY, *command[3:]], env)  # a mistaken restart
+    assert mixed.process.returncode == 2, mixed.output()[-4000:]
+    refusals = [line for line in mixed.lines if "the workers disagree on --resume, epochs done" in line]
+    assert len(refusals) == 2 and all(line.split("] ", 1)[1].startswith("error: ") for line in refusals)
+    assert report_epochs(run) == done  # nothing trained, nothing lost
+
     resumed = run_launch([*command, "--resume"], env)
     assert resumed.process.returncode == 0, resumed.output()[-4000:]
     assert report_epochs(run) == [0, 1, 2, 3, 4, 5]  # each epoch once
+
+
+RESUME_ON_THE_CHIEF_ONLY = (
+    "import json, os, sys\n"
+    "from barrage.cli import main\n"
+    "first = json.loads(os.environ['TF_CONFIG'])['task']['index'] == 0\n"
+    "main(sys.argv[1:] + (['--resume'] if first else []))\n"
+)
+
+
+def test_a_lost_worker_says_how_to_start_again():
+    import tensorflow as tf
+
+    from barrage.distribute import Distribution, lost_worker_errors
+
+    cluster = Cluster(task_type="worker", task_index=1, training_tasks=2, has_chief_task=False)
+    lost = tf.errors.UnavailableError(None, None, "Collective ops is aborted by: task 0 stopped sending heartbeats")
+    for written, advice in ((True, "start every worker again with --resume"),
+                            (False, "the artifact directory was not written yet, so start every worker again with "
+                                    "the same command")):
+        with pytest.raises(ClusterError, match=r"worker 1: another worker of the cluster failed or stopped; "
+                                               + advice.replace("(", r"\(").replace(")", r"\)")):
+            with lost_worker_errors(Distribution("multi-worker", None, cluster), lambda: written):
+                raise lost
+    internal = tf.errors.InternalError(None, None, "a kernel failed")  # not a lost peer: kept as it is
+    with pytest.raises(tf.errors.InternalError):
+        with lost_worker_errors(Distribution("multi-worker", None, cluster), lambda: True):
+            raise internal
+    with pytest.raises(tf.errors.UnavailableError):  # outside a cluster, nothing to say about workers
+        with lost_worker_errors(Distribution("off", None), lambda: True):
+            raise lost
 
 
 KERAS_ALONE = textwrap.dedent("""

@@ -312,3 +312,13 @@ def test_write_unsupported_extension(tmp_path: Any) -> None:
     with pytest.raises(DataError, match=r"unsupported output type '\.xlsx'"):
         write_scores(SCORES, str(tmp_path / "scores.xlsx"))
     assert os.listdir(tmp_path) == []
+
+
+def test_chunks_of_a_selection_keep_its_records_and_order() -> None:
+    rows = [{"n": float(i)} for i in range(12)]
+    for table in (read_records(rows), read_records(rows).take([0, 5, 1, 3, 4, 6, 7, 8]),
+                  read_records(pd.DataFrame(rows)).take([11, 2, 3])):
+        chunks = list(table.chunks(3))
+        assert [n for chunk in chunks for n in chunk.column("n")] == list(table.column("n"))
+        assert [number for chunk in chunks for number in chunk.record_numbers(np.arange(len(chunk)))] == \
+            list(table.record_numbers(np.arange(len(table))))

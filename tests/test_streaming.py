@@ -398,3 +398,52 @@ def test_scoring_memory_stays_flat_as_the_file_grows(tmp_path):
     small, large = run("stream")
     assert large - small < 64, (small, large)
     assert len(pd.read_parquet(tmp_path / "large.out.parquet", columns=["y"])) == rows
+
+
+def test_a_later_chunk_typed_otherwise_than_the_first_is_conformed_or_refused(tmp_path, monkeypatch):
+    """A CSV read in chunks has each chunk's types guessed from its values: whole numbers
+    written as 98.0 later on are still whole numbers; 99.5 where the first chunk had
+    integers is refused naming the record, never truncated."""
+    import barrage.records.files as files
+
+    monkeypatch.setattr(files, "CHUNK_ROWS", 10)
+    loader = KeySelector(RecordMode.TRAIN, inputs={"x": ["a", "b"]}, outputs={"y": "y"})
+
+    def drawn(y_values: List[str]) -> np.ndarray:
+        path = tmp_path / "drift.csv"
+        path.write_text("a,b,y\n" + "".join(f"{i}.5,1.0,{y}\n" for i, y in enumerate(y_values)))
+        source = make_batch_source(RecordStream(str(path)), mode=RecordMode.VALIDATION, loader=loader,
+                                   transformer=IdentityTransformer(RecordMode.VALIDATION, loader), batch_size=8)
+        import tensorflow as tf
+
+        try:
+            return np.concatenate([targets["y"].numpy() for _, targets in source.dataset()])
+        except tf.errors.OpError:
+            source.raise_pending()  # the record's own error, as the engine raises it
+            raise
+
+    whole = drawn([str(v) for v in range(10)] + [f"{v}.0" for v in range(10, 20)])  # the second chunk: floats
+    assert whole.dtype == np.int64 and whole.tolist() == list(range(20))
+    from barrage import DataError
+
+    with pytest.raises(DataError, match=r"drift\.csv: record 13: y 'y' holds 13\.5, but the file's first chunk "
+                                        r"gave whole numbers"):
+        drawn([str(v) for v in range(10)] + ["10.0", "11.0", "12.0", "13.5"] + [str(v) for v in range(14, 20)])
+
+
+def test_shards_of_uneven_row_groups_are_never_empty(tmp_path):
+    """Row groups of 30, 30, 30 and 6 records in 4 shards: snapping every bound to its
+    nearest row-group edge would leave one shard empty, so the shards are equal ranges."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "uneven.parquet"
+    with pq.ParquetWriter(path, pa.schema([("n", pa.int64())])) as writer:
+        for start, size in ((0, 30), (30, 30), (60, 30), (90, 6)):
+            writer.write_table(pa.table({"n": np.arange(start, start + size)}))
+    stream = RecordStream(str(path))
+    shards = [stream.shard(index, 4) for index in range(4)]
+    assert [len(shard) for shard in shards] == [24, 24, 24, 24]
+    numbers = [n for shard in shards for chunk in shard.chunks() for n in chunk.column("n")]
+    assert numbers == list(range(96))
+    assert [len(stream.shard(index, 3)) for index in range(3)] == [30, 30, 36]  # edges where they fit

@@ -24,7 +24,7 @@ runs first thing in a training run.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import attrs
 import numpy as np
@@ -86,6 +86,27 @@ class Distribution:
         local = self.strategy.run(lambda: tf.constant(share, tf.float64))
         total = self.strategy.reduce("SUM", local, axis=None)
         return int(round(float(total)))
+
+    def agree(self, values: Dict[str, float]) -> None:
+        """A ``ClusterError`` on every worker unless all workers hold the same ``values``
+        (e.g. where training starts: a worker started without ``--resume`` beside a chief
+        that resumed would silently train something else)."""
+        if self.kind != "multi-worker":
+            return
+        import tensorflow as tf
+
+        names = sorted(values)
+        own = np.array([float(values[name]) for name in names])
+        mean = self.strategy.reduce("MEAN", self.strategy.run(lambda: tf.constant(own, tf.float64)), axis=None)
+        differs = np.abs(np.asarray(mean) - own) > 1e-9 * np.maximum(1.0, np.abs(own))
+        flags = self.strategy.run(lambda: tf.constant(differs.astype(np.float64)))
+        disagreeing = np.asarray(self.strategy.reduce("SUM", flags, axis=None)) > 0
+        if disagreeing.any():
+            what = ", ".join(name for name, flag in zip(names, disagreeing) if flag)
+            raise ClusterError(
+                f"{self.cluster.describe()}: the workers disagree on {what}; start every worker with the same "
+                "command, all with --resume or none"
+            )
 
     def describe(self) -> str:
         if self.kind == "off":
@@ -166,19 +187,28 @@ def _multi_worker(tf: Any, cluster: Cluster) -> Any:
         raise ClusterError(f"cannot join the cluster of TF_CONFIG: {exc}") from None
 
 
+_LOST_PEER_WORDS = ("collective ops is aborted", "heartbeat", "unavailable", "socket closed", "connection reset",
+                    "failed to connect", "deadline exceeded")
+
+
 @contextlib.contextmanager
-def lost_worker_errors(distribution: Distribution) -> Iterator[None]:
-    """Turn TensorFlow's errors for a lost peer into one ``ClusterError`` line."""
+def lost_worker_errors(distribution: Distribution, resumable: Callable[[], bool]) -> Iterator[None]:
+    """Turn TensorFlow's errors for a lost peer into one ``ClusterError`` line saying how
+    to start again: with ``--resume`` once the chief's artifact directory exists
+    (``resumable``, asked when the error arrives), else with the same command."""
     import tensorflow as tf
 
     try:
         yield
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
             tf.errors.AbortedError, tf.errors.InternalError) as exc:
-        if distribution.kind != "multi-worker":
+        reason = " ".join(str(getattr(exc, "message", exc)).split())
+        peer_words = any(word in reason.lower() for word in _LOST_PEER_WORDS)
+        if distribution.kind != "multi-worker" or (isinstance(exc, tf.errors.InternalError) and not peer_words):
             raise
-        reason = str(getattr(exc, "message", exc)).strip().splitlines()[0][:300]
+        again = "start every worker again with --resume" if resumable() else \
+            "the artifact directory was not written yet, so start every worker again with the same command"
         raise ClusterError(
-            f"{distribution.cluster.describe()}: another worker of the cluster failed or stopped; start every "
-            f"worker again with --resume (TensorFlow: {reason})"
+            f"{distribution.cluster.describe()}: another worker of the cluster failed or stopped; {again} "
+            f"(TensorFlow: {reason[:300]})"
         ) from None

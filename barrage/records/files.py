@@ -204,16 +204,19 @@ class RecordStream:
         total = self.total()
         bounds = [round(total * i / count) for i in range(count + 1)]
         edges = np.cumsum([0] + [f.rows for f in self.fragments()])
-        if len(self.fragments()) >= count:  # move each bound to the nearest row-group edge
-            bounds = [int(edges[np.argmin(np.abs(edges - bound))]) for bound in bounds]
+        if len(self.fragments()) >= count:  # move each bound to the nearest row-group edge ...
+            snapped = [int(edges[np.argmin(np.abs(edges - bound))]) for bound in bounds]
+            if all(low < high for low, high in zip(snapped, snapped[1:])):  # ... unless a shard would be empty
+                bounds = snapped
         return RecordStream(self.spec, (bounds[index], bounds[index + 1]))
 
-    def chunks(self, chunk_rows: int = CHUNK_ROWS, order: Optional[Sequence[int]] = None,
+    def chunks(self, chunk_rows: Optional[int] = None, order: Optional[Sequence[int]] = None,
                columns: Optional[Sequence[str]] = None) -> Iterator[RecordTable]:
         """In-memory tables of at most ``chunk_rows`` records: the fragments in ``order``
         (file order by default), only the records of the stream's range, and only
         ``columns`` when given (to read a single column cheaply)."""
         start, stop = self.rows or (0, self.total())
+        chunk_rows = chunk_rows or CHUNK_ROWS
         fragments = self.fragments()
         for number in (range(len(fragments)) if order is None else order):
             fragment = fragments[number]
@@ -322,8 +325,10 @@ def _csv_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
     start = stream.rows[0] if stream.rows else 0
     first = start
     with _readable(fragment.path):
+        names = list(pd.read_csv(fragment.path, nrows=0).columns)
+        # the header and the first `start` rows skipped by count (a range of row numbers costs memory per row)
         reader = pd.read_csv(fragment.path, chunksize=chunk_rows, usecols=list(columns) if columns else None,
-                             skiprows=range(1, start + 1) if start else None)
+                             header=None, names=names, skiprows=start + 1)
         for frame in reader:
             yield RecordTable.from_frame(frame, stream.origin, first)
             first += len(frame)

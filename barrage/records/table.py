@@ -244,7 +244,7 @@ class RecordTable(Sequence):
         rows = self.store.rows
         for start in range(0, len(chosen), chunk_rows):
             part = chosen[start:start + chunk_rows]
-            contiguous = len(part) and part[-1] - part[0] == len(part) - 1
+            contiguous = len(part) and bool(np.all(np.diff(part) == 1))
             if not contiguous:  # a selection that jumps: a view is as good as a copy
                 yield self.take(np.arange(start, start + len(part)))
                 continue

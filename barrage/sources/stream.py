@@ -122,10 +122,18 @@ class StreamSource(BatchSource):
         return total
 
     def _first_batch(self) -> DataRecord:
-        """Record 0 as batches hold it (it fixes the dtypes and shapes of the stream)."""
-        first = next(self.stream.chunks(chunk_rows=1))
-        values, numbers = self._prepare(first, check=False, repeat=False)
-        return self._build((values, numbers, 0, 0), check=False)
+        """The records that fix the dtypes and shapes of the stream: on the vectorised
+        path the whole first chunk (a file read in chunks has each chunk's types guessed
+        from its own values, so one record could take a float column for integers);
+        record 0 otherwise (each record is then checked against it)."""
+        if not self.vectorized:
+            first = next(self.stream.chunks(chunk_rows=1))
+            values, numbers = self._prepare(first, check=False, repeat=False)
+            return self._build((values, numbers, 0, 0), check=False)
+        values, numbers = self._prepare(next(self.stream.chunks()), check=False, repeat=False)
+        if self.augmentors:  # they may change dtypes and shapes: record 0 augmented, from the chunk's columns
+            return self._build((_rows(values, 0, 1), numbers[:1], 0, 0), check=False)
+        return values
 
     def records_of_batch(self, batch_number: int) -> List[int]:
         """The records of a recent batch (an error message names them), else none."""
@@ -159,7 +167,7 @@ class StreamSource(BatchSource):
         try:
             for values, _, _, _ in self._blocks(start_batch):
                 yield self.spec.unflatten(self.spec.flatten(values))
-        except BaseException as exc:
+        except Exception as exc:  # not GeneratorExit: tf.data closing the generator early
             self.remember_error(exc)
             raise
 
@@ -171,7 +179,7 @@ class StreamSource(BatchSource):
         try:
             for batch in self._built(drawn):
                 yield self.spec.unflatten(self.spec.flatten(batch))
-        except BaseException as exc:
+        except Exception as exc:
             self.remember_error(exc)
             raise
 
@@ -234,11 +242,26 @@ class StreamSource(BatchSource):
         if self.vectorized:
             columns = load_columns(chunk, self.loader, self.transformer)
             if check:
+                columns = self._conformed(columns, chunk)
                 self.check_values(columns, chunk.record_numbers(np.arange(len(chunk))))
             return _take(columns, rows), numbers
         records = np.empty(len(rows), dtype=object)
         records[:] = [chunk[int(row)] for row in rows]
         return records, numbers
+
+    def _conformed(self, columns: DataRecord, chunk: RecordTable) -> DataRecord:
+        """A later chunk's columns in the first chunk's dtypes: integers read as floats
+        (``100.0``) become integers again; anything that would lose information (``99.5``
+        where the first chunk had integers, text where it had numbers) is an error naming
+        the record."""
+        conformed = []
+        for part_name, values in zip(self.spec.parts, columns):
+            part = dict(values)
+            for spec in self.spec.values:
+                if spec.part == part_name and spec.name in part:
+                    part[spec.name] = _conform(part[spec.name], spec, chunk, self.origin)
+            conformed.append(part)
+        return tuple(conformed)
 
     def _build(self, item: Drawn, check: bool = True) -> DataRecord:
         values, numbers, pass_number, position = item
@@ -252,6 +275,28 @@ class StreamSource(BatchSource):
             records = [load_record(self, record, int(number), pass_number, position + i)
                        for i, (record, number) in enumerate(zip(values, numbers))]
         return stack_checked(self, records, numbers, check)
+
+
+def _conform(values: np.ndarray, spec: Any, chunk: RecordTable, origin: str) -> np.ndarray:
+    kind, expected = values.dtype.kind, ("S" if spec.dtype is None else spec.dtype.kind)
+    if (kind in "OUS") == (expected == "S") and not (expected in "iub" and kind == "f"):
+        return values  # the same kind (or integers into floats: a safe widening)
+    if expected in "iub" and kind == "f":
+        fractional = np.any(values != np.round(values), axis=tuple(range(1, values.ndim)))
+        if not fractional.any():
+            return values.astype(spec.dtype)
+        row = int(np.argmax(fractional))
+        flat = values.reshape(len(values), -1)[row]
+        found = repr(flat[flat != np.round(flat)][0].item())
+        reason = f"holds {found}, but the file's first chunk gave whole numbers ({spec.dtype})"
+    else:
+        found = "text" if kind in "OUS" else "numbers"
+        reason = f"holds {found}, but the file's first chunk gave {'text' if expected == 'S' else 'numbers'}"
+        row = 0
+    raise DataError(
+        f"{origin}: record {chunk.record_number(row)}: {spec.part} '{spec.name}' {reason}; write the column with "
+        "one type throughout (e.g. 100.0 for a float column), or read the file whole (dataset.streaming: false)"
+    )
 
 
 def _split(block: Drawn, size: int) -> Iterator[Drawn]:

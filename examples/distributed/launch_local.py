@@ -5,7 +5,8 @@ machines, done with processes on 127.0.0.1. Each worker runs the same command; w
 is the chief and writes the artifact directory. Output lines are prefixed with the
 worker's number. If one worker fails, the others notice within seconds (their
 collective operations lose a peer) and exit too; any still running after ``--grace``
-seconds are killed, so the launcher never hangs. Ctrl-C stops every worker.
+seconds are killed, so the launcher never hangs. Ctrl-C interrupts every worker and
+kills any still running ``--grace`` seconds later (a second Ctrl-C kills them at once).
 
     python examples/distributed/launch_local.py --workers 2 -- \\
         barrage train examples/multi_io/config.json \\
@@ -90,6 +91,16 @@ def stop(processes: Sequence[subprocess.Popen], signum: int) -> None:
                 pass
 
 
+def wait_until_stopped(processes: Sequence[subprocess.Popen], grace: float) -> None:
+    """Give interrupted workers up to ``grace`` seconds to exit; a second Ctrl-C stops the wait."""
+    deadline = time.monotonic() + grace
+    try:
+        while time.monotonic() < deadline and any(process.poll() is None for process in processes):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2, help="how many workers (default 2)")
@@ -112,7 +123,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             thread.join(timeout=5)
         return status
     except KeyboardInterrupt:
-        stop(processes, signal.SIGINT)
+        stop(processes, signal.SIGINT)  # let each worker stop its own run cleanly first
+        wait_until_stopped(processes, args.grace)
         return 130
     finally:
         stop(processes, signal.SIGKILL)  # nothing outlives the launcher
