@@ -45,6 +45,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# the engine is measured, not an installed tracking plugin (its runs would fill mlflow.db)
+os.environ.setdefault("BARRAGE_DISABLE_PLUGINS", "mlflow")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -101,8 +103,7 @@ def peak_mib() -> float:
 def in_child(*args: str) -> Dict[str, Any]:
     """Run this script's ``--child`` with ``args``; its JSON report."""
     command = [sys.executable, os.path.abspath(__file__), "--child", *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False,
-                          env={**os.environ, "BARRAGE_DISABLE_PLUGINS": "mlflow"})
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"child {' '.join(args)} failed:\n{done.stderr[-4000:]}")

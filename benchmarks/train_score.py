@@ -50,6 +50,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# the engine is measured, not an installed tracking plugin (its runs would fill mlflow.db)
+os.environ.setdefault("BARRAGE_DISABLE_PLUGINS", "mlflow")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -13,6 +13,7 @@ place in the file.
 from __future__ import annotations
 
 import abc
+import itertools
 import operator
 from typing import Any, Dict, Iterator, List, Sequence, Union
 
@@ -111,13 +112,13 @@ class RowStore(ColumnStore):
                   if key not in self._gathered and key not in self._columns and type(first.get(key)) is float]
         if len(wanted) < 2:
             return
-        layout = np.dtype([(f"c{i}", np.float64) for i in range(len(wanted))])
-        try:
-            gathered = np.fromiter(map(operator.itemgetter(*wanted), self.rows), dtype=layout, count=len(self.rows))
+        values = itertools.chain.from_iterable(map(operator.itemgetter(*wanted), self.rows))
+        try:  # one flat array, row after row; its transpose holds the columns
+            gathered = np.fromiter(values, dtype=np.float64, count=len(self.rows) * len(wanted))
         except (KeyError, ValueError, TypeError):
             return
-        for i, key in enumerate(wanted):
-            self._gathered[key] = np.ascontiguousarray(gathered[f"c{i}"])
+        for key, column in zip(wanted, np.ascontiguousarray(gathered.reshape(len(self.rows), len(wanted)).T)):
+            self._gathered[key] = column
 
     def raw(self, key: str) -> np.ndarray:
         if key in self._gathered:
