@@ -104,7 +104,7 @@ class PerRecordLoader(KeySelector):
     vectorized = False
 
 
-def sources_of(tmp_path: Path) -> Dict[str, Any]:
+def sources_of(tmp_path: Path, mode: RecordMode = RecordMode.TRAIN) -> Dict[str, Any]:
     frame = numbered()
     stream_path = tmp_path / "numbered.parquet"
     frame.to_parquet(stream_path, row_group_size=10)
@@ -114,9 +114,9 @@ def sources_of(tmp_path: Path) -> Dict[str, Any]:
         ("columns", table, KeySelector, []), ("columns+augmentors", table, KeySelector, [noisy]),
         ("records", table, PerRecordLoader, [noisy]), ("stream", RecordStream(str(stream_path)), KeySelector, []),
     ]:
-        loader = loader_class(RecordMode.TRAIN, inputs={"n": "n"}, outputs={"y": "y"})
-        made[name] = make_batch_source(records, mode=RecordMode.TRAIN, loader=loader,
-                                       transformer=IdentityTransformer(RecordMode.TRAIN, loader), augmentors=augmentors,
+        loader = loader_class(mode, inputs={"n": "n"}, outputs={"y": "y"})
+        made[name] = make_batch_source(records, mode=mode, loader=loader,
+                                       transformer=IdentityTransformer(mode, loader), augmentors=augmentors,
                                        batch_size=16, seed=4, sample_count="copies", shuffle_buffer=20)
     return made
 
@@ -125,9 +125,10 @@ def batches(dataset: Any, count: int) -> List[np.ndarray]:
     return [np.ravel(inputs["n"].numpy()) for inputs, _ in dataset.take(count)]
 
 
+@pytest.mark.parametrize("mode", [RecordMode.TRAIN, RecordMode.VALIDATION])
 @pytest.mark.parametrize("kind", ["columns", "columns+augmentors", "records", "stream"])
-def test_the_workers_slices_put_together_are_the_single_worker_batches(tmp_path, kind):
-    source = sources_of(tmp_path)[kind]
+def test_the_workers_slices_put_together_are_the_single_worker_batches(tmp_path, kind, mode):
+    source = sources_of(tmp_path, mode)[kind]
     steps = 2 * source.batches_per_pass  # two passes, each ending with a short batch
     whole = batches(source.dataset(3), steps)
     # 3 workers with one replica each, and one worker holding two of 4 replicas
@@ -364,3 +365,38 @@ def test_keras_still_needs_the_multi_worker_fixes(tmp_path):
                     "is fixed): narrow barrage.distribute.keras_patches.NEEDED_FOR and drop the fixes")
     assert "with an unsupported type" in output, output[-4000:]
     assert keras_patches.needed(keras.__version__)
+
+
+AGREEMENT = textwrap.dedent("""
+    # One worker: the seed the chief draws, then an agreement the other worker breaks.
+    import json, os
+    from barrage import ClusterError
+    from barrage.distribute import choose_distribution
+
+    distribution = choose_distribution("multi-worker")
+    index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+    print("SEED", distribution.shared_seed(None), "GIVEN", distribution.shared_seed(7))
+    distribution.agree({"epochs done": 3.0, "network params": 12.5})
+    print("AGREED")
+    try:
+        distribution.agree({"epochs done": 3.0 + index, "network params": 12.5})
+    except ClusterError as exc:
+        print("REFUSED", exc)
+""")
+
+
+@pytest.mark.distributed
+def test_workers_share_the_chiefs_seed_and_refuse_to_start_apart(tmp_path):
+    script = tmp_path / "agreement.py"
+    script.write_text(AGREEMENT)
+    launch = run_launch([sys.executable, str(script)], environment(tmp_path), timeout=240)
+    output = launch.output()
+    assert launch.process.returncode == 0, output[-4000:]
+    seeds = {tuple(line.split("SEED ")[1].split(" GIVEN ")) for line in launch.lines if "SEED " in line}
+    assert len(seeds) == 1, output  # every worker got the chief's draw
+    drawn, given = seeds.pop()
+    assert drawn.isdigit() and given == "7", output  # a drawn seed when none is set; a set one kept
+    assert output.count("AGREED") == 2
+    refused = [line for line in launch.lines if "REFUSED" in line]
+    assert len(refused) == 2 and all("the workers disagree on epochs done; start every worker with the same command"
+                                     in line and "network params" not in line for line in refused), output
