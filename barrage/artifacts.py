@@ -114,7 +114,7 @@ class ArtifactLayout:
         if not os.path.isdir(parent):
             return []
         return [os.path.join(parent, entry) for entry in os.listdir(parent)
-                if entry.startswith(TEMPORARY_PREFIX) and entry.endswith("-" + name)]
+                if is_temporary_of(entry, name)]
 
     def _remove_stale_stages(self, parent: str) -> None:
         for stage in self.stale_stages():
@@ -140,6 +140,17 @@ def temporary_path(path: str) -> str:
     killed process are recognisable (:func:`remove_leftovers`)."""
     directory, name = os.path.split(os.path.abspath(path))
     return os.path.join(directory, f"{TEMPORARY_PREFIX}{secrets.token_hex(4)}-{name}")
+
+
+def is_temporary_of(entry: str, name: str) -> bool:
+    """Whether the file or folder name ``entry`` is a :func:`temporary_path` made for
+    ``name`` exactly (``.barrage-tmp-1a2b3c4d-run`` is one for ``run``, not for ``-run``
+    nor ``my-run``: another job's work in progress is never taken for a leftover)."""
+    match = _TEMPORARY_NAME.fullmatch(entry)
+    return match is not None and match.group(1) == name
+
+
+_TEMPORARY_NAME = re.compile(re.escape(TEMPORARY_PREFIX) + r"[0-9a-f]{8}-(.+)", re.DOTALL)
 
 
 def replace_with(temporary: str, path: str) -> None:
@@ -207,10 +218,9 @@ def remove_leftovers(directory: str, name: str = "") -> List[str]:
     """Delete temporary files a killed process left in ``directory`` (and below), or only
     those for the file ``name`` when given; returns what was removed."""
     removed = []
-    own = re.compile(rf"{re.escape(TEMPORARY_PREFIX)}[0-9a-f]{{8}}-{re.escape(name)}") if name else None
     for folder, _, files in os.walk(directory):
         for file_name in files:
-            if own.fullmatch(file_name) if own else file_name.startswith(TEMPORARY_PREFIX):
+            if is_temporary_of(file_name, name) if name else file_name.startswith(TEMPORARY_PREFIX):
                 _remove_quietly(os.path.join(folder, file_name))
                 removed.append(os.path.join(folder, file_name))
         if name:

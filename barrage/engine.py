@@ -93,7 +93,7 @@ class BarrageModel:
         self._distribution = distribute if isinstance(distribute, Distribution) \
             else choose_distribution(distribute, replicas)
         config = prepare_config(config, self.runtime)
-        with lost_worker_errors(self._distribution, lambda: os.path.isdir(self.artifact_dir)):
+        with lost_worker_errors(self._distribution, self.artifact_dir):
             resume_point = self._check_directory(config, resume)
             seed_everything(config["dataset"].get("seed"))
             self._data_seed = self._distribution.shared_seed(config["dataset"].get("seed"))  # workers shuffle alike

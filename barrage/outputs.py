@@ -14,7 +14,7 @@ import os
 import shutil
 from typing import Callable, Optional, Sequence
 
-from barrage.artifacts import TEMPORARY_PREFIX, temporary_path
+from barrage.artifacts import is_temporary_of, temporary_path
 from barrage.errors import DataError
 
 
@@ -48,7 +48,7 @@ def publish_folder(path: str, fill: Callable[[str], None], overwrite: bool = Fal
     parent = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(os.path.abspath(path))
     for entry in os.listdir(parent):  # stages a killed earlier attempt left
-        if entry.startswith(TEMPORARY_PREFIX) and entry.endswith("-" + name):
+        if is_temporary_of(entry, name):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
     stage = temporary_path(path)
     old = None

@@ -129,11 +129,15 @@ def batches(dataset: Any, count: int) -> List[np.ndarray]:
 @pytest.mark.parametrize("kind", ["columns", "columns+augmentors", "records", "stream"])
 def test_the_workers_slices_put_together_are_the_single_worker_batches(tmp_path, kind, mode):
     source = sources_of(tmp_path, mode)[kind]
-    steps = 2 * source.batches_per_pass  # two passes, each ending with a short batch
-    whole = batches(source.dataset(3), steps)
+    if mode == RecordMode.TRAIN:  # from batch 3 (as after a resume), over two passes ending with a short batch
+        start, steps = 3, 2 * source.batches_per_pass
+    else:  # validation: one whole pass, ending with a short batch
+        start, steps = 0, source.batches_per_pass
+    whole = batches(source.dataset(start), steps)
+    assert len(whole) == steps and min(map(len, whole)) < 16  # a short batch is among them
     # 3 workers with one replica each, and one worker holding two of 4 replicas
     for parts in ([BatchPart(k, 1, 3) for k in range(3)], [BatchPart(0, 2, 4), BatchPart(2, 2, 4)]):
-        pieces = [batches(source.dataset(3, part=part), steps * part.count) for part in parts]
+        pieces = [batches(source.dataset(start, part=part), steps * part.count) for part in parts]
         for step, expected in enumerate(whole):
             slices = [piece[step * part.count + j] for piece, part in zip(pieces, parts) for j in range(part.count)]
             np.testing.assert_allclose(np.concatenate(slices), expected, rtol=1e-6)
@@ -260,6 +264,7 @@ def test_two_workers_train_alike_and_only_the_chief_writes_the_directory(tmp_pat
                              "-o", str(tmp_path / "scores.csv"), "--quiet"],
                             env=env, capture_output=True, text=True, timeout=300)
     assert scored.returncode == 0, scored.stderr[-3000:]
+    assert len(pd.read_csv(tmp_path / "scores.csv")) == 120
 
 
 @pytest.mark.distributed
@@ -299,6 +304,11 @@ def test_a_killed_worker_stops_the_other_and_both_resume_to_each_epoch_once(tmp_
     resumed = run_launch([*command, "--resume"], env)
     assert resumed.process.returncode == 0, resumed.output()[-4000:]
     assert report_epochs(run) == [0, 1, 2, 3, 4, 5]  # each epoch once
+    scores = tmp_path / "scores.jsonl"
+    scored = subprocess.run([*BARRAGE, "score", str(run), str(MULTI_IO / "validation.jsonl"), "-o", str(scores),
+                             "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert len(pd.read_json(scores, lines=True)) == 120  # the resumed directory scores
 
 
 RESUME_ON_THE_CHIEF_ONLY = (
@@ -316,19 +326,17 @@ def test_a_lost_worker_says_how_to_start_again():
 
     cluster = Cluster(task_type="worker", task_index=1, training_tasks=2, has_chief_task=False)
     lost = tf.errors.UnavailableError(None, None, "Collective ops is aborted by: task 0 stopped sending heartbeats")
-    for written, advice in ((True, "start every worker again with --resume"),
-                            (False, "the artifact directory was not written yet, so start every worker again with "
-                                    "the same command")):
-        with pytest.raises(ClusterError, match=r"worker 1: another worker of the cluster failed or stopped; "
-                                               + advice.replace("(", r"\(").replace(")", r"\)")):
-            with lost_worker_errors(Distribution("multi-worker", None, cluster), lambda: written):
-                raise lost
+    with pytest.raises(ClusterError, match=r"^worker 1: another worker of the cluster failed or stopped; start every "
+                                           r"worker again, adding --resume if runs/r exists \(TensorFlow: Collective "
+                                           r"ops is aborted by: task 0 stopped sending heartbeats\)$"):
+        with lost_worker_errors(Distribution("multi-worker", None, cluster), "runs/r"):
+            raise lost
     internal = tf.errors.InternalError(None, None, "a kernel failed")  # not a lost peer: kept as it is
     with pytest.raises(tf.errors.InternalError):
-        with lost_worker_errors(Distribution("multi-worker", None, cluster), lambda: True):
+        with lost_worker_errors(Distribution("multi-worker", None, cluster), "runs/r"):
             raise internal
     with pytest.raises(tf.errors.UnavailableError):  # outside a cluster, nothing to say about workers
-        with lost_worker_errors(Distribution("off", None), lambda: True):
+        with lost_worker_errors(Distribution("off", None), "runs/r"):
             raise lost
 
 

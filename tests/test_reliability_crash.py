@@ -273,3 +273,20 @@ def test_a_killed_score_leaves_a_temporary_file_the_next_score_removes(inputs, t
     same_ending.write_text("in progress")
     assert run_cli("score", run, inputs / "score.csv", "-o", tmp_path / "scores.csv").code == 0
     assert not stale.exists() and other.exists() and same_ending.exists()
+
+
+def test_only_a_directorys_own_stages_count_as_its_leftovers(tmp_path):
+    """``run``'s stage is ``.barrage-tmp-<8 hex>-run``; the stage of a job writing
+    ``my-run`` beside it ends the same way and must be left alone."""
+    from barrage.artifacts import ArtifactLayout
+    from barrage.outputs import publish_folder
+
+    own = tmp_path / ".barrage-tmp-0badc0de-run"
+    others = [tmp_path / name for name in (".barrage-tmp-0badc0de-my-run", ".barrage-tmp-0badc0de-run.bak",
+                                           ".barrage-tmp-notahex1-run", ".barrage-tmp-0badc0de-export")]
+    for stage in [own, *others]:
+        stage.mkdir()
+    assert ArtifactLayout(str(tmp_path / "run")).stale_stages() == [str(own)]
+    publish_folder(str(tmp_path / "run"), lambda stage: Path(stage, "file").write_text("x"))
+    assert not own.exists() and all(stage.exists() for stage in others)
+    assert (tmp_path / "run" / "file").read_text() == "x"

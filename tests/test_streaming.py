@@ -429,6 +429,9 @@ def test_a_later_chunk_typed_otherwise_than_the_first_is_conformed_or_refused(tm
     with pytest.raises(DataError, match=r"drift\.csv: record 13: y 'y' holds 13\.5, but the file's first chunk "
                                         r"gave whole numbers"):
         drawn([str(v) for v in range(10)] + ["10.0", "11.0", "12.0", "13.5"] + [str(v) for v in range(14, 20)])
+    # an identifier past 2**24 cannot come back exactly from float32: refused, not rounded
+    with pytest.raises(DataError, match=r"record 11: y 'y' holds 16777228\.0, but the file's first chunk"):
+        drawn([str(v) for v in range(10)] + ["10.0", "16777227.0"] + [f"{v}.0" for v in range(12, 20)])
 
 
 def test_shards_of_uneven_row_groups_are_never_empty(tmp_path):
@@ -447,3 +450,21 @@ def test_shards_of_uneven_row_groups_are_never_empty(tmp_path):
     numbers = [n for shard in shards for chunk in shard.chunks() for n in chunk.column("n")]
     assert numbers == list(range(96))
     assert [len(stream.shard(index, 3)) for index in range(3)] == [30, 30, 36]  # edges where they fit
+
+
+def test_csv_shards_count_records_not_lines(tmp_path, monkeypatch):
+    """Blank lines and a quoted line break are lines but not records: each shard still
+    holds its own records, once, numbered as in the file."""
+    import barrage.records.files as files
+
+    monkeypatch.setattr(files, "CHUNK_ROWS", 2)  # shards start inside a chunk and after several
+    path = tmp_path / "gappy.csv"
+    path.write_text('n,note\n0,a\n1,"two\nlines"\n\n2,b\n3,c\n\n4,d\n5,e\n6,f\n')
+    stream = RecordStream(str(path))
+    assert len(stream) == 7
+    for count in (2, 3):
+        shards = [stream.shard(index, count) for index in range(count)]
+        chunks = [chunk for shard in shards for chunk in shard.chunks()]
+        assert [int(n) for chunk in chunks for n in chunk.column("n")] == list(range(7))
+        assert [int(number) for chunk in chunks for number in chunk.record_numbers(np.arange(len(chunk)))] \
+            == list(range(7))

@@ -24,7 +24,7 @@ runs first thing in a training run.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import attrs
 import numpy as np
@@ -192,10 +192,11 @@ _LOST_PEER_WORDS = ("collective ops is aborted", "heartbeat", "unavailable", "so
 
 
 @contextlib.contextmanager
-def lost_worker_errors(distribution: Distribution, resumable: Callable[[], bool]) -> Iterator[None]:
+def lost_worker_errors(distribution: Distribution, artifact_dir: str) -> Iterator[None]:
     """Turn TensorFlow's errors for a lost peer into one ``ClusterError`` line saying how
-    to start again: with ``--resume`` once the chief's artifact directory exists
-    (``resumable``, asked when the error arrives), else with the same command."""
+    to start again. The advice does not depend on what this worker sees on disk: the
+    chief may still be removing a directory no epoch was kept in, so whether to add
+    ``--resume`` is for the user to check once every worker has stopped."""
     import tensorflow as tf
 
     try:
@@ -206,9 +207,7 @@ def lost_worker_errors(distribution: Distribution, resumable: Callable[[], bool]
         peer_words = any(word in reason.lower() for word in _LOST_PEER_WORDS)
         if distribution.kind != "multi-worker" or (isinstance(exc, tf.errors.InternalError) and not peer_words):
             raise
-        again = "start every worker again with --resume" if resumable() else \
-            "the artifact directory was not written yet, so start every worker again with the same command"
         raise ClusterError(
-            f"{distribution.cluster.describe()}: another worker of the cluster failed or stopped; {again} "
-            f"(TensorFlow: {reason[:300]})"
+            f"{distribution.cluster.describe()}: another worker of the cluster failed or stopped; start every worker "
+            f"again, adding --resume if {artifact_dir} exists (TensorFlow: {reason[:300]})"
         ) from None

@@ -324,12 +324,15 @@ def _csv_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
                 columns: Optional[Sequence[str]]) -> Iterator[RecordTable]:
     start = stream.rows[0] if stream.rows else 0
     first = start
+    to_skip = start  # counted in parsed records: blank lines and quoted line breaks are not records
     with _readable(fragment.path):
-        names = list(pd.read_csv(fragment.path, nrows=0).columns)
-        # the header and the first `start` rows skipped by count (a range of row numbers costs memory per row)
-        reader = pd.read_csv(fragment.path, chunksize=chunk_rows, usecols=list(columns) if columns else None,
-                             header=None, names=names, skiprows=start + 1)
+        reader = pd.read_csv(fragment.path, chunksize=chunk_rows, usecols=list(columns) if columns else None)
         for frame in reader:
+            if to_skip:
+                dropped = min(to_skip, len(frame))
+                frame, to_skip = frame.iloc[dropped:].reset_index(drop=True), to_skip - dropped
+                if frame.empty:
+                    continue
             yield RecordTable.from_frame(frame, stream.origin, first)
             first += len(frame)
 

@@ -277,17 +277,22 @@ class StreamSource(BatchSource):
         return stack_checked(self, records, numbers, check)
 
 
+_EXACT_FLOAT32 = 2 ** 24  # the largest range in which float32 holds every whole number
+
+
 def _conform(values: np.ndarray, spec: Any, chunk: RecordTable, origin: str) -> np.ndarray:
     kind, expected = values.dtype.kind, ("S" if spec.dtype is None else spec.dtype.kind)
     if (kind in "OUS") == (expected == "S") and not (expected in "iub" and kind == "f"):
         return values  # the same kind (or integers into floats: a safe widening)
     if expected in "iub" and kind == "f":
-        fractional = np.any(values != np.round(values), axis=tuple(range(1, values.ndim)))
-        if not fractional.any():
+        # the values are float32 by now: beyond 2**24 a whole number may already be rounded
+        inexact = (values != np.round(values)) | (np.abs(values) > _EXACT_FLOAT32)
+        lossy = np.any(inexact, axis=tuple(range(1, values.ndim)))
+        if not lossy.any():
             return values.astype(spec.dtype)
-        row = int(np.argmax(fractional))
+        row = int(np.argmax(lossy))
         flat = values.reshape(len(values), -1)[row]
-        found = repr(flat[flat != np.round(flat)][0].item())
+        found = repr(flat[inexact.reshape(len(values), -1)[row]][0].item())
         reason = f"holds {found}, but the file's first chunk gave whole numbers ({spec.dtype})"
     else:
         found = "text" if kind in "OUS" else "numbers"
