@@ -88,7 +88,7 @@ class ArtifactLayout:
         two runs racing for the same directory only one gets it."""
         parent = os.path.dirname(os.path.abspath(self.root))
         os.makedirs(parent, exist_ok=True)
-        self._remove_stale_stages(parent)
+        remove_stale_stages(self.root)
         if os.path.lexists(self.root):
             raise self._exists()
         stage = ArtifactLayout(temporary_path(self.root))
@@ -106,19 +106,6 @@ class ArtifactLayout:
 
     def _exists(self) -> ArtifactError:
         return ArtifactError(f"{self.root}: artifact directory already exists; choose a new one or pass --resume")
-
-    def stale_stages(self) -> List[str]:
-        """Staging folders of this directory that a killed process left (see :meth:`create`)."""
-        parent = os.path.dirname(os.path.abspath(self.root))
-        name = os.path.basename(os.path.abspath(self.root))
-        if not os.path.isdir(parent):
-            return []
-        return [os.path.join(parent, entry) for entry in os.listdir(parent)
-                if is_temporary_of(entry, name)]
-
-    def _remove_stale_stages(self, parent: str) -> None:
-        for stage in self.stale_stages():
-            shutil.rmtree(stage, ignore_errors=True)
 
     def require(self, *names: str) -> None:
         """Raise ``ArtifactError`` unless every named file exists."""
@@ -153,6 +140,20 @@ def is_temporary_of(entry: str, name: str) -> bool:
 _TEMPORARY_NAME = re.compile(re.escape(TEMPORARY_PREFIX) + r"[0-9a-f]{8}-(.+)", re.DOTALL)
 
 
+def stale_stages(path: str) -> List[str]:
+    """Temporary siblings that a killed process left while making the folder ``path``
+    whole (:meth:`ArtifactLayout.create`, :func:`barrage.outputs.publish_folder`)."""
+    parent, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return []
+    return [os.path.join(parent, entry) for entry in os.listdir(parent) if is_temporary_of(entry, name)]
+
+
+def remove_stale_stages(path: str) -> None:
+    for stage in stale_stages(path):
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def replace_with(temporary: str, path: str) -> None:
     """Move a complete ``temporary`` over ``path``: flushed to disk, given the
     permissions the umask gives, renamed (readers see the old file or the new one, and a
@@ -168,12 +169,13 @@ def replace_with(temporary: str, path: str) -> None:
         raise write_error(path, exc) from None
 
 
-def write_atomically(path: str, write: Callable[[str], None]) -> None:
-    """``write(temporary)`` then :func:`replace_with`; on any error the temporary goes
-    and ``path`` keeps its previous content."""
+@contextlib.contextmanager
+def _replacing(path: str) -> Iterator[str]:
+    """A temporary path that replaces ``path`` (:func:`replace_with`) when the block
+    succeeds; on any error the temporary goes and ``path`` keeps its previous content."""
     temporary = temporary_path(path)
     try:
-        write(temporary)
+        yield temporary
     except OSError as exc:
         _remove_quietly(temporary)
         raise write_error(path, exc) from None
@@ -181,22 +183,19 @@ def write_atomically(path: str, write: Callable[[str], None]) -> None:
         _remove_quietly(temporary)
         raise
     replace_with(temporary, path)
+
+
+def write_atomically(path: str, write: Callable[[str], None]) -> None:
+    """``write(temporary)``, then the temporary replaces ``path`` (see :func:`_replacing`)."""
+    with _replacing(path) as temporary:
+        write(temporary)
 
 
 @contextlib.contextmanager
 def atomic_writer(path: str, newline: Optional[str] = None) -> Iterator[TextIO]:
     """A text handle whose content replaces ``path`` only when the block succeeds."""
-    temporary = temporary_path(path)
-    try:
-        with open(temporary, "x", encoding="utf-8", newline=newline) as out:
-            yield out
-    except OSError as exc:
-        _remove_quietly(temporary)
-        raise write_error(path, exc) from None
-    except BaseException:
-        _remove_quietly(temporary)
-        raise
-    replace_with(temporary, path)
+    with _replacing(path) as temporary, open(temporary, "x", encoding="utf-8", newline=newline) as out:
+        yield out
 
 
 def write_error(path: str, exc: OSError) -> ArtifactError:

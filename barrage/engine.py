@@ -253,7 +253,7 @@ class BarrageModel:
         a fresh run is the chief's to create, so they cannot race it."""
         if not self._distribution.is_chief:
             return self._resume_point(config) if resume else None
-        if not resume or (not os.path.lexists(self.artifact_dir) and self.layout.stale_stages()):
+        if not resume or (not os.path.lexists(self.artifact_dir) and artifacts.stale_stages(self.artifact_dir)):
             if os.path.lexists(self.artifact_dir):
                 raise ArtifactError(
                     f"{self.artifact_dir}: artifact directory already exists; choose a new one or resume it"

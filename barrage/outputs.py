@@ -14,7 +14,7 @@ import os
 import shutil
 from typing import Callable, Optional, Sequence
 
-from barrage.artifacts import is_temporary_of, temporary_path
+from barrage.artifacts import remove_stale_stages, temporary_path
 from barrage.errors import DataError
 
 
@@ -45,11 +45,7 @@ def publish_folder(path: str, fill: Callable[[str], None], overwrite: bool = Fal
     """Make the folder ``path`` whole: ``fill(stage)`` writes into a fresh temporary
     sibling, which is then renamed to ``path`` (an existing ``path`` is replaced only
     with ``overwrite``). On any error nothing new is left behind."""
-    parent = os.path.dirname(os.path.abspath(path))
-    name = os.path.basename(os.path.abspath(path))
-    for entry in os.listdir(parent):  # stages a killed earlier attempt left
-        if is_temporary_of(entry, name):
-            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+    remove_stale_stages(path)
     stage = temporary_path(path)
     old = None
     try:

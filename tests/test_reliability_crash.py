@@ -278,7 +278,7 @@ def test_a_killed_score_leaves_a_temporary_file_the_next_score_removes(inputs, t
 def test_only_a_directorys_own_stages_count_as_its_leftovers(tmp_path):
     """``run``'s stage is ``.barrage-tmp-<8 hex>-run``; the stage of a job writing
     ``my-run`` beside it ends the same way and must be left alone."""
-    from barrage.artifacts import ArtifactLayout
+    from barrage.artifacts import stale_stages
     from barrage.outputs import publish_folder
 
     own = tmp_path / ".barrage-tmp-0badc0de-run"
@@ -286,7 +286,7 @@ def test_only_a_directorys_own_stages_count_as_its_leftovers(tmp_path):
                                            ".barrage-tmp-notahex1-run", ".barrage-tmp-0badc0de-export")]
     for stage in [own, *others]:
         stage.mkdir()
-    assert ArtifactLayout(str(tmp_path / "run")).stale_stages() == [str(own)]
+    assert stale_stages(str(tmp_path / "run")) == [str(own)]
     publish_folder(str(tmp_path / "run"), lambda stage: Path(stage, "file").write_text("x"))
     assert not own.exists() and all(stage.exists() for stage in others)
     assert (tmp_path / "run" / "file").read_text() == "x"
