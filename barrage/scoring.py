@@ -60,10 +60,7 @@ def record_chunks(records: RecordsLike, name: str, shard: Optional[Shard] = None
     if isinstance(opened, RecordStream):
         stream = opened.shard(shard.index, shard.count) if shard else opened
         return stream, stream.chunks()
-    table = opened
-    if shard is not None:
-        bounds = [round(len(table) * i / shard.count) for i in range(shard.count + 1)]
-        table = table.slice(bounds[shard.index], bounds[shard.index + 1])
+    table = opened.shard(shard.index, shard.count) if shard else opened
     if not isinstance(records, (str, os.PathLike)):
         return table, iter([table])  # one predict call: Keras's cost per call outweighs any overlap
     return table, table.chunks(CHUNK_ROWS)

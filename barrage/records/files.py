@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from barrage.errors import DataError
-from barrage.records.table import RecordTable
+from barrage.records.table import RecordTable, shard_bounds
 
 SUPPORTED_EXTENSIONS = (".csv", ".json", ".jsonl", ".parquet")
 CHUNK_ROWS = 65536  # records per chunk of a stream
@@ -202,7 +202,7 @@ class RecordStream:
         if not 0 <= index < count:
             raise DataError(f"shard {index + 1}/{count}: the shard number must be between 1 and {count}")
         total = self.total()
-        bounds = [round(total * i / count) for i in range(count + 1)]
+        bounds = shard_bounds(total, count)
         edges = np.cumsum([0] + [f.rows for f in self.fragments()])
         if len(self.fragments()) >= count:  # move each bound to the nearest row-group edge ...
             snapped = [int(edges[np.argmin(np.abs(edges - bound))]) for bound in bounds]

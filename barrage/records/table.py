@@ -232,6 +232,13 @@ class RecordTable(Sequence):
             return RecordTable(self.store, slice(start, min(stop, len(self.store))))
         return self.take(np.arange(start, min(stop, len(self))))
 
+    def shard(self, index: int, count: int) -> "RecordTable":
+        """Shard ``index`` (from 0) of ``count`` equal contiguous blocks of the records
+        (what :meth:`RecordStream.shard <barrage.records.RecordStream.shard>` does for a
+        file without enough row groups)."""
+        bounds = shard_bounds(len(self), count)
+        return self.slice(bounds[index], bounds[index + 1])
+
     def chunks(self, chunk_rows: int) -> Iterator["RecordTable"]:
         """The records as consecutive tables of at most ``chunk_rows``. Records that are
         dicts become independent tables, each gathering its columns when first used (so
@@ -274,6 +281,12 @@ class RecordTable(Sequence):
 
 
 # -- turning values into columns ---------------------------------------------------------
+
+
+def shard_bounds(total: int, count: int) -> List[int]:
+    """The ``count + 1`` bounds of ``count`` contiguous shards of ``total`` records, as
+    equal as whole records allow."""
+    return [round(total * i / count) for i in range(count + 1)]
 
 
 def _scalar(value: Any) -> Any:
