@@ -79,13 +79,9 @@ class Distribution:
         the workers must shuffle alike to split the same global batches."""
         if seed is not None or self.kind != "multi-worker":
             return seed
-        import tensorflow as tf
-
         drawn = float(np.random.default_rng().integers(2**31)) if self.cluster.is_chief else 0.0
         share = drawn / len(self.strategy.extended.worker_devices)  # the chief's replicas add up to the draw
-        local = self.strategy.run(lambda: tf.constant(share, tf.float64))
-        total = self.strategy.reduce("SUM", local, axis=None)
-        return int(round(float(total)))
+        return int(round(float(self._all_reduce("SUM", np.array(share)))))
 
     def agree(self, values: Dict[str, float]) -> None:
         """A ``ClusterError`` on every worker unless all workers hold the same ``values``
@@ -93,20 +89,24 @@ class Distribution:
         that resumed would silently train something else)."""
         if self.kind != "multi-worker":
             return
-        import tensorflow as tf
-
         names = sorted(values)
         own = np.array([float(values[name]) for name in names])
-        mean = self.strategy.reduce("MEAN", self.strategy.run(lambda: tf.constant(own, tf.float64)), axis=None)
-        differs = np.abs(np.asarray(mean) - own) > 1e-9 * np.maximum(1.0, np.abs(own))
-        flags = self.strategy.run(lambda: tf.constant(differs.astype(np.float64)))
-        disagreeing = np.asarray(self.strategy.reduce("SUM", flags, axis=None)) > 0
+        differs = np.abs(self._all_reduce("MEAN", own) - own) > 1e-9 * np.maximum(1.0, np.abs(own))
+        disagreeing = self._all_reduce("SUM", differs.astype(np.float64)) > 0
         if disagreeing.any():
             what = ", ".join(name for name, flag in zip(names, disagreeing) if flag)
             raise ClusterError(
                 f"{self.cluster.describe()}: the workers disagree on {what}; start every worker with the same "
                 "command, all with --resume or none"
             )
+
+    def _all_reduce(self, operation: str, local: np.ndarray) -> np.ndarray:
+        """``local`` (float64, from every replica of every worker) reduced across the
+        cluster by ``operation`` (``"SUM"`` or ``"MEAN"``); every worker gets the result."""
+        import tensorflow as tf
+
+        per_replica = self.strategy.run(lambda: tf.constant(local, tf.float64))
+        return np.asarray(self.strategy.reduce(operation, per_replica, axis=None))
 
     def describe(self) -> str:
         if self.kind == "off":
