@@ -168,7 +168,7 @@ def _assemble(features: List[str], target: str, name: str, network: Dict[str, An
     dataset["seed"] = 1
     best = {"monitor": "val_accuracy", "mode": "max"} if task == "classification" else {"monitor": "val_loss",
                                                                                         "mode": "min"}
-    stopping = {"mode": "min", "patience": 5, "min_delta": 1e-4}
+    stopping = {"mode": "min", "patience": 5, "min_delta": 1e-4, "verbose": 1}  # says when it stops
     return {
         "dataset": dataset,
         "model": {"network": network, "outputs": [output]},
