@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import fcntl
 import json
 import os
 import re
@@ -92,9 +93,11 @@ class ArtifactLayout:
         if os.path.lexists(self.root):
             raise self._exists()
         stage = ArtifactLayout(temporary_path(self.root))
+        lock = None
         try:
             for sub in (BEST_CHECKPOINT, DATASET):
                 os.makedirs(stage.path(sub))
+            lock = hold(stage.root)
             fill(stage)
             try:
                 os.rename(stage.root, self.root)
@@ -103,6 +106,7 @@ class ArtifactLayout:
             _fsync_directory(parent)
         finally:
             shutil.rmtree(stage.root, ignore_errors=True)
+            release(lock)
 
     def _exists(self) -> ArtifactError:
         return ArtifactError(f"{self.root}: artifact directory already exists; choose a new one or pass --resume")
@@ -142,11 +146,13 @@ _TEMPORARY_NAME = re.compile(re.escape(TEMPORARY_PREFIX) + r"[0-9a-f]{8}-(.+)", 
 
 def stale_stages(path: str) -> List[str]:
     """Temporary siblings that a killed process left while making the folder ``path``
-    whole (:meth:`ArtifactLayout.create`, :func:`barrage.outputs.publish_folder`)."""
+    whole (:meth:`ArtifactLayout.create`, :func:`barrage.outputs.publish_folder`); a
+    stage another process is still filling is not one (:func:`hold`)."""
     parent, name = os.path.split(os.path.abspath(path))
     if not os.path.isdir(parent):
         return []
-    return [os.path.join(parent, entry) for entry in os.listdir(parent) if is_temporary_of(entry, name)]
+    stages = [os.path.join(parent, entry) for entry in os.listdir(parent) if is_temporary_of(entry, name)]
+    return [stage for stage in stages if not is_held(stage)]
 
 
 def remove_stale_stages(path: str) -> None:
@@ -215,16 +221,63 @@ def write_error(path: str, exc: OSError) -> ArtifactError:
 
 def remove_leftovers(directory: str, name: str = "") -> List[str]:
     """Delete temporary files a killed process left in ``directory`` (and below), or only
-    those for the file ``name`` when given; returns what was removed."""
+    those for the file ``name`` when given; returns what was removed. A temporary file
+    that a live writer holds (:func:`hold`) is work in progress and stays."""
     removed = []
     for folder, _, files in os.walk(directory):
         for file_name in files:
             if is_temporary_of(file_name, name) if name else file_name.startswith(TEMPORARY_PREFIX):
+                if is_held(os.path.join(folder, file_name)):
+                    continue
                 _remove_quietly(os.path.join(folder, file_name))
                 removed.append(os.path.join(folder, file_name))
         if name:
             break
     return removed
+
+
+# -- work in progress -------------------------------------------------------------------
+# A temporary file or staging folder is held under an advisory lock (``flock``) by the
+# process writing it. The lock goes with the process, however it ends, so a temporary
+# that nobody holds is a leftover, and one that is held is another job's work in progress
+# (two scoring shards given the same output, a retry started while the first run goes on).
+
+
+def hold(path: str) -> int:
+    """Lock ``path`` (a file, created empty if missing, or an existing folder) as work
+    in progress; returns the handle to give to :func:`release`."""
+    flags = os.O_RDONLY if os.path.isdir(path) else os.O_RDWR | os.O_CREAT
+    handle = os.open(path, flags, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        raise
+    return handle
+
+
+def release(handle: Optional[int]) -> None:
+    """Let go of a :func:`hold` (nothing when ``handle`` is ``None``)."""
+    if handle is not None:
+        os.close(handle)
+
+
+def is_held(path: str) -> bool:
+    """Whether a live process holds ``path`` (:func:`hold`). A path that cannot even be
+    opened counts as held: what cannot be checked is not deleted."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(handle)  # closing also drops the lock just taken
+    return False
 
 
 def refuse_links(root: str) -> None:

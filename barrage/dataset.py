@@ -24,6 +24,8 @@ from typing import (
 
 import numpy as np
 
+from barrage.errors import DataError
+
 if TYPE_CHECKING:  # pragma: no cover - for the InputRecords alias only
     import pandas
 
@@ -306,7 +308,29 @@ def _select_columns(table: Any, keys: KeySpec) -> np.ndarray:
         return table.column(keys)
     gather = getattr(table, "columns", None)  # a RecordTable gathers many keys in one pass
     values = gather(list(keys)) if gather is not None else [table.column(key) for key in keys]
-    return np.stack([np.asarray(value) for value in values], axis=1)
+    arrays = [np.asarray(value) for value in values]
+    if any(a.dtype.kind == "O" for a in arrays) and any(a.dtype.kind in "fiub" for a in arrays):
+        _refuse_text_among_numbers(table, keys, arrays)
+    return np.stack(arrays, axis=1)
+
+
+def _refuse_text_among_numbers(table: Any, keys: Sequence[str], arrays: List[np.ndarray]) -> None:
+    """One vector of numeric columns and a text one (mostly text: a few values that are
+    not numbers are refused when the column is read): the error names the column and its
+    first value that is not a number."""
+    import pandas as pd
+
+    for key, array in zip(keys, arrays):
+        if array.dtype.kind != "O" or array.ndim != 1:
+            continue
+        values = pd.Series(array, dtype=object)
+        bad = (pd.to_numeric(values, errors="coerce").isna() & values.notna()).to_numpy()
+        if bad.any():
+            index = int(np.argmax(bad))
+            numbers = getattr(table, "record_numbers", None)
+            record = int(numbers([index])[0]) if numbers is not None else index
+            origin = getattr(table, "origin", "records")
+            raise DataError(f"{origin}: column '{key}', record {record}: {array[index]!r} cannot become a number")
 
 
 class KeySelector(RecordLoader):

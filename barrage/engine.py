@@ -362,7 +362,8 @@ class BarrageModel:
                 if progress is not None and progress.total is None:
                     progress.total = scorer.total
                 for table, columns in scorer.scored(chunks):
-                    writer.write(columns, kept_columns(table, list(keep)))
+                    first_record = int(table.record_numbers([0])[0])
+                    writer.write(columns, kept_columns(table, list(keep)), first_record=first_record)
                     scorer.count += len(table)
                     if progress is not None:
                         progress.update(len(table))

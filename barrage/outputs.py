@@ -14,7 +14,7 @@ import os
 import shutil
 from typing import Callable, Optional, Sequence
 
-from barrage.artifacts import remove_stale_stages, temporary_path
+from barrage.artifacts import hold, release, remove_stale_stages, temporary_path
 from barrage.errors import DataError
 
 
@@ -47,9 +47,10 @@ def publish_folder(path: str, fill: Callable[[str], None], overwrite: bool = Fal
     with ``overwrite``). On any error nothing new is left behind."""
     remove_stale_stages(path)
     stage = temporary_path(path)
-    old = None
+    old, lock = None, None
     try:
         os.makedirs(stage)
+        lock = hold(stage)
         fill(stage)
         if os.path.lexists(path):
             if not overwrite:
@@ -65,5 +66,6 @@ def publish_folder(path: str, fill: Callable[[str], None], overwrite: bool = Fal
             raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        release(lock)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

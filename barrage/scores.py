@@ -8,12 +8,21 @@ crash leaves no half-written scores and memory does not grow with the number of 
 
 Layouts: ``.csv`` has one column per scalar output and ``name_0, name_1, ...`` for a vector
 output; ``.parquet`` keeps vectors as fixed-size lists; ``.json`` (one array) and
-``.jsonl`` (one object a line) hold one object per record, vectors as lists.
+``.jsonl`` (one object a line) hold one object per record, vectors as lists, a missing or
+not-a-number value as ``null``.
+
+Kept columns keep the type of the first chunk (a reader guesses types chunk by chunk:
+an identifier column read as integers may come back as floats where a later chunk has a
+missing value); a later chunk that does not fit that type is refused naming the column
+and the chunk's first record. Values of mixed Python types are copied as text.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
+import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -82,9 +91,14 @@ class ScoreWriter:
         self.count = 0
         artifacts.remove_leftovers(os.path.dirname(os.path.abspath(path)), os.path.basename(path))
         self._temporary = artifacts.temporary_path(path)
+        try:  # held while it is written: another job's cleanup leaves it alone
+            self._lock: Optional[int] = artifacts.hold(self._temporary)
+        except OSError as exc:
+            raise artifacts.write_error(path, exc) from None
         self._handle: Any = None
         self._writer: Any = None
         self._schema: Any = None
+        self._kept_types: Optional[List[Any]] = None  # the first chunk's, which later ones keep
         self._records_written = False
 
     def __enter__(self) -> "ScoreWriter":
@@ -101,6 +115,9 @@ class ScoreWriter:
         except BaseException:
             self._discard()
             raise
+        finally:
+            artifacts.release(self._lock)
+            self._lock = None
         if exc is not None:
             self._discard()
 
@@ -110,24 +127,51 @@ class ScoreWriter:
             self._close()
         artifacts.replace_with(self._temporary, self.path)
 
-    def write(self, scores: Columns, kept: Optional[Columns] = None) -> None:
-        """Append one chunk: ``kept`` input columns first, then the score columns."""
-        for name in sorted(set(kept or {}) & set(scores)):
-            raise DataError(f"--keep {name}: the scores have an output named '{name}' too")
-        columns = {**(kept or {}), **scores}
-        if not columns:
+    def write(self, scores: Columns, kept: Optional[Columns] = None, first_record: int = 0) -> None:
+        """Append one chunk: ``kept`` input columns first, then the score columns;
+        ``first_record`` is the number of the chunk's first record (for error messages)."""
+        kept_table = self._kept_table(kept, scores, first_record) if kept else None
+        if scores:
+            rows = len(next(iter(scores.values())))
+        elif kept_table is not None:
+            rows = kept_table.num_rows
+        else:
             return
-        rows = len(next(iter(columns.values())))
         try:
-            _WRITERS[self.extension](self, columns)
+            _WRITERS[self.extension](self, scores, kept_table)
         except OSError as exc:
             raise artifacts.write_error(self.path, exc) from None
         self.count += rows
 
+    def _kept_table(self, kept: Columns, scores: Columns, first_record: int) -> Any:
+        """The kept columns as an Arrow table in the first chunk's types (see the module
+        docstring); a name that is also a column of the scores is refused."""
+        import pyarrow as pa
+
+        written = _flat_columns(scores) if self.extension == ".csv" else scores
+        for name in kept:
+            if name in scores:
+                raise DataError(f"--keep {name}: the scores have an output named '{name}' too")
+            if name in written:
+                raise DataError(f"--keep {name}: the CSV scores have a column named '{name}' too (a vector output's)")
+        arrays = [_kept_array(name, values) for name, values in kept.items()]
+        if self._kept_types is None:
+            # a column with no value at all in the first chunk says nothing of its type: text
+            self._kept_types = [pa.string() if array.null_count == len(array) else array.type for array in arrays]
+            for name, kind in zip(kept, self._kept_types):
+                if self.extension == ".csv" and pa.types.is_nested(kind):
+                    raise DataError(f"--keep {name}: a column of {kind} cannot be written to CSV; "
+                                    "score into .parquet or .jsonl")
+        return pa.table([_cast_kept(name, array, kind, first_record) for name, array, kind
+                         in zip(kept, arrays, self._kept_types)], names=list(kept))
+
     # -- formats ------------------------------------------------------------------------
 
-    def _write_json(self, columns: Columns) -> None:
-        lines = (json.dumps(record, default=_json_default) for record in records_of(columns))
+    def _write_json(self, scores: Columns, kept: Any) -> None:
+        values = {} if kept is None else {name: kept.column(name).to_pylist() for name in kept.column_names}
+        values.update((name, _json_values(array)) for name, array in scores.items())
+        names = list(values)
+        lines = (json.dumps(dict(zip(names, row)), default=_json_default) for row in zip(*values.values()))
         if self.extension == ".jsonl":
             self._text().writelines(line + "\n" for line in lines)
             return
@@ -136,20 +180,20 @@ class ScoreWriter:
             handle.write(",\n" + line if self._records_written else "[\n" + line)
             self._records_written = True
 
-    def _write_csv(self, columns: Columns) -> None:
+    def _write_csv(self, scores: Columns, kept: Any) -> None:
         import pyarrow.csv as pc
 
-        table = _arrow_table(_flat_columns(columns))
+        table = _beside(kept, _arrow_table(_flat_columns(scores)))
         if self._writer is None:
             self._schema = table.schema
             self._writer = pc.CSVWriter(self._temporary, table.schema,
                                         write_options=pc.WriteOptions(quoting_style="needed"))
         self._writer.write_table(_conformed(table, self._schema, self.path))
 
-    def _write_parquet(self, columns: Columns) -> None:
+    def _write_parquet(self, scores: Columns, kept: Any) -> None:
         import pyarrow.parquet as pq
 
-        table = _arrow_table(columns)
+        table = _beside(kept, _arrow_table(scores))
         if self._writer is None:
             self._schema = table.schema
             self._writer = pq.ParquetWriter(self._temporary, table.schema)
@@ -157,7 +201,7 @@ class ScoreWriter:
 
     def _text(self) -> Any:
         if self._handle is None:
-            self._handle = open(self._temporary, "x", encoding="utf-8", newline="")
+            self._handle = open(self._temporary, "w", encoding="utf-8", newline="")  # made by hold()
         return self._handle
 
     def _start_empty(self) -> None:
@@ -220,11 +264,68 @@ def _arrow_table(columns: Columns) -> Any:
     for name, values in columns.items():
         array = np.asarray(values)
         if array.dtype != object and array.ndim > 1:
-            flat = array.reshape(len(array), -1)
-            arrays[name] = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
+            arrays[name] = _fixed_size_lists(array)
         else:
             arrays[name] = pa.array(list(array) if array.dtype == object else array)
     return pa.table(arrays)
+
+
+def _fixed_size_lists(array: np.ndarray) -> Any:
+    """A numeric array of more than one axis as one fixed-size list per row."""
+    import pyarrow as pa
+
+    flat = array.reshape(len(array), -1)
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
+
+
+def _beside(kept: Any, scores: Any) -> Any:
+    """One table: the kept columns, then the scores."""
+    import pyarrow as pa
+
+    if kept is None:
+        return scores
+    return pa.table(kept.columns + scores.columns, names=kept.column_names + scores.column_names)
+
+
+def _kept_array(name: str, values: Any) -> Any:
+    """A kept input column as Arrow, NaN and ``None`` as missing; Python values of mixed
+    types (numbers and text in one JSON key) as text."""
+    import pyarrow as pa
+
+    if isinstance(values, np.ndarray) and values.dtype != object and values.ndim > 1:
+        return _fixed_size_lists(values)
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        pass
+    try:
+        return pa.array([None if _missing(value) else str(value) for value in values], type=pa.string())
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise DataError(f"--keep {name}: cannot be written: {exc}") from None
+
+
+def _cast_kept(name: str, array: Any, kind: Any, first_record: int) -> Any:
+    if array.type == kind:
+        return array
+    try:
+        return array.cast(kind)
+    except Exception as exc:  # noqa: BLE001 - pyarrow's casting errors
+        raise DataError(f"--keep {name}: the values from record {first_record} on do not fit the column's type "
+                        f"in the records before ({kind}): {exc}") from None
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _json_values(values: Any) -> List[Any]:
+    """A column as Python values for JSON, a not-a-number as ``None`` (JSON has no NaN)."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        cleaned = array.astype(object)
+        cleaned[np.isnan(array)] = None
+        return cleaned.tolist()
+    return array.tolist()
 
 
 def _conformed(table: Any, schema: Any, path: str) -> Any:
@@ -239,7 +340,11 @@ def _conformed(table: Any, schema: Any, path: str) -> Any:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _json_values(value)
     if isinstance(value, np.generic):
-        return value.item()
+        return _json_values(value)
+    if isinstance(value, (datetime.date, datetime.time)):  # datetimes too: ISO 8601
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, datetime.timedelta)):
+        return str(value)
     raise TypeError(f"{type(value).__name__} cannot be written as JSON")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -41,13 +42,14 @@ class Shard:
 
     @classmethod
     def parse(cls, text: str) -> "Shard":
-        """``"I/N"`` (``I`` from 1 to ``N``), as ``--shard`` takes it."""
-        try:
-            first, _, second = text.partition("/")
-            number, count = int(first), int(second)
-        except ValueError:
-            raise DataError(f"--shard {text}: expected I/N, e.g. 2/8") from None
-        if count < 1 or not 1 <= number <= count:
+        """``"I/N"`` (``I`` from 1 to ``N``, plain digits), as ``--shard`` takes it."""
+        match = re.fullmatch(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*", text)
+        if match is None:
+            raise DataError(f"--shard {text}: expected I/N, e.g. 2/8")
+        number, count = int(match.group(1)), int(match.group(2))
+        if count < 1:
+            raise DataError(f"--shard {text}: N must be at least 1")
+        if not 1 <= number <= count:
             raise DataError(f"--shard {text}: I must be between 1 and N")
         return cls(number - 1, count)
 

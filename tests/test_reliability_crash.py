@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Iterator, List
 
+import numpy as np
+import pandas as pd
 import pytest
 from reliability import assert_one_error, leftovers, run_cli, small_config, train_args, write_inputs
 
@@ -21,6 +23,7 @@ from barrage.manifest import Manifest
 from barrage.runtime import default_runtime
 
 TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 
 CHILD = """
 import os, signal, sys
@@ -290,3 +293,44 @@ def test_only_a_directorys_own_stages_count_as_its_leftovers(tmp_path):
     publish_folder(str(tmp_path / "run"), lambda stage: Path(stage, "file").write_text("x"))
     assert not own.exists() and all(stage.exists() for stage in others)
     assert (tmp_path / "run" / "file").read_text() == "x"
+
+
+def test_a_temporary_another_writer_holds_is_work_in_progress_not_a_leftover(tmp_path):
+    """Two jobs given the same output (two shards, a retry while the first run goes
+    on): the second one's cleanup must not delete the first one's file in progress, and
+    both finish. A temporary nobody holds (its writer was killed) is still removed."""
+    from barrage.scores import ScoreWriter
+
+    output = tmp_path / "scores.parquet"
+    killed = tmp_path / ".barrage-tmp-0badc0de-scores.parquet"
+    killed.write_text("left by a killed process")
+    first = ScoreWriter(str(output), overwrite=True)
+    first.write({"p": np.ones(3)})
+    assert not killed.exists()
+    second = ScoreWriter(str(output), overwrite=True)
+    assert os.path.exists(first._temporary)
+    with second:
+        second.write({"p": np.zeros(2)})
+    with first:
+        pass
+    assert pd.read_parquet(output)["p"].tolist() == [1.0, 1.0, 1.0]  # the last one to finish wins
+    assert sorted(os.listdir(tmp_path)) == ["scores.parquet"]
+
+
+def test_a_stage_another_process_is_filling_is_left_alone(tmp_path):
+    """A staging folder held by a live writer is not stale, whether the one who looks
+    is the same process or another; once released, it is."""
+    from barrage.artifacts import hold, release, stale_stages
+
+    stage = tmp_path / ".barrage-tmp-0badc0de-run"
+    stage.mkdir()
+    lock = hold(str(stage))
+    try:
+        assert stale_stages(str(tmp_path / "run")) == []
+        looked = subprocess.run(
+            [sys.executable, "-c", "import sys; from barrage.artifacts import is_held; print(is_held(sys.argv[1]))",
+             str(stage)], capture_output=True, text=True, check=True, cwd=ROOT)
+        assert looked.stdout.strip() == "True"
+    finally:
+        release(lock)
+    assert stale_stages(str(tmp_path / "run")) == [str(stage)]

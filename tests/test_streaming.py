@@ -236,7 +236,7 @@ def test_sharding_records_in_memory_and_bad_shards(scoring, tmp_path):
         model.score_file(scoring["frame"], output, keep=["id"], shard=_shard(number, 4))
         parts.append(pd.read_json(output, lines=True))
     assert list(pd.concat(parts)["id"]) == list(scoring["frame"]["id"])
-    for text in ("4/3", "0/3", "a/b", "3"):
+    for text in ("4/3", "0/3", "a/b", "3", "1_0/2_0", "\uff11/\uff12", "1/0"):
         result = invoke("score", scoring["run"], scoring["files"][".csv"], "-o", tmp_path / "s.csv", "--shard", text)
         assert result.exit_code == 2 and f"--shard {text}:" in result.output, result.output
         assert not (tmp_path / "s.csv").exists()
@@ -255,7 +255,74 @@ def test_keep_names_a_missing_column_or_a_clash_and_writes_nothing(scoring, tmp_
     labelled = write(labelled_frame(20, 3), tmp_path / "labelled.parquet")
     clash = invoke("score", scoring["run"], labelled, "-o", output, "--keep", "label")
     assert clash.exit_code == 2 and "--keep label: the scores have an output named 'label'" in clash.output
-    assert os.listdir(tmp_path) == ["labelled.parquet"]
+    # in CSV the vector output 'label' is the columns label_0 and label_1: a kept label_1 would be overwritten
+    split = write(labelled_frame(20, 3).rename(columns={"label": "label_1"}), tmp_path / "split.parquet")
+    clash = invoke("score", scoring["run"], split, "-o", output, "--keep", "label_1")
+    assert clash.exit_code == 2 and "--keep label_1: the CSV scores have a column named 'label_1'" in clash.output
+    assert sorted(os.listdir(tmp_path)) == ["labelled.parquet", "split.parquet"]
+
+
+@pytest.mark.parametrize("extension", [".csv", ".jsonl", ".parquet"])
+def test_kept_columns_keep_their_first_chunks_type_and_missing_values_are_null(
+        scoring, tmp_path, monkeypatch, extension):
+    """A CSV is read in chunks whose types are guessed one by one: an integer identifier
+    with a missing value in the second chunk comes back as floats, a note column is text
+    with gaps (NaN to pandas). The output keeps integers, writes missing values as
+    missing (null, or an empty CSV cell; never NaN or 'nan'), and a code that turns to
+    text in a later chunk is refused naming the column and the chunk's first record."""
+    import barrage.records.files as files
+
+    monkeypatch.setattr(files, "CHUNK_ROWS", 64)
+    frame = scoring["frame"].copy()
+    frame["customer"] = pd.array([None if i == 100 else 1000 + i for i in range(SCORED)], dtype="Int64")
+    frame["note"] = [None if i % 3 else f"n{i}" for i in range(SCORED)]
+    data = write(frame, tmp_path / "keep.csv")
+    output = str(tmp_path / f"scores{extension}")
+    BarrageModel(scoring["run"]).score_file(data, output, keep=["customer", "note"])
+    if extension == ".jsonl":
+        lines = open(output, encoding="utf-8").read().splitlines()
+        assert "NaN" not in "".join(lines)
+        records = [json.loads(line) for line in lines]
+        customers, notes = [r["customer"] for r in records], [r["note"] for r in records]
+    elif extension == ".csv":
+        text = pd.read_csv(output, dtype=str, keep_default_na=False)
+        assert text["customer"][0] == "1000"  # not 1000.0
+        customers = [int(v) if v else None for v in text["customer"]]
+        notes = [v or None for v in text["note"]]
+    else:
+        table = __import__("pyarrow.parquet", fromlist=["read_table"]).read_table(output)
+        assert str(table.schema.field("customer").type) == "int64"
+        customers, notes = table.column("customer").to_pylist(), table.column("note").to_pylist()
+    assert customers == [None if i == 100 else 1000 + i for i in range(SCORED)]
+    assert all(type(customer) is int for customer in customers if customer is not None)
+    assert notes == [None if i % 3 else f"n{i}" for i in range(SCORED)]
+    frame["code"] = [str(i) if i < 70 else f"A{i}" for i in range(SCORED)]  # digits, then text from record 70
+    coded = write(frame, tmp_path / "code.csv")
+    from barrage import DataError
+
+    with pytest.raises(DataError, match=r"--keep code: the values from record 64 on do not fit the column's type "
+                                        r"in the records before \(int64\)"):
+        BarrageModel(scoring["run"]).score_file(coded, str(tmp_path / f"coded{extension}"), keep=["code"])
+    assert not os.path.exists(tmp_path / f"coded{extension}")
+
+
+def test_kept_columns_of_other_types(scoring, tmp_path):
+    """Timestamps become ISO 8601 text in JSON; lists are refused for CSV (which has
+    no lists) and kept as lists elsewhere."""
+    frame = scoring["frame"].head(5).copy()
+    frame["when"] = pd.to_datetime(["2024-01-02", None, "2024-03-04 05:06:07", "2024-01-01", "2024-01-01"],
+                                   format="mixed")
+    frame["tags"] = [["a"], [], ["b", "c"], ["d"], ["e"]]
+    data = write(frame, tmp_path / "typed.parquet")
+    model = BarrageModel(scoring["run"])
+    model.score_file(data, str(tmp_path / "s.jsonl"), keep=["when", "tags"])
+    records = [json.loads(line) for line in open(tmp_path / "s.jsonl", encoding="utf-8")]
+    assert [r["when"] for r in records][:3] == ["2024-01-02T00:00:00", None, "2024-03-04T05:06:07"]
+    assert [r["tags"] for r in records][:3] == [["a"], [], ["b", "c"]]
+    from barrage import DataError
+
+    with pytest.raises(DataError, match=r"--keep tags: a column of list<item: string> cannot be written to CSV"):
+        model.score_file(data, str(tmp_path / "s.csv"), keep=["tags"])
 
 
 def test_score_reports_progress_on_stderr_unless_quiet(scoring, tmp_path):
@@ -468,3 +535,43 @@ def test_csv_shards_count_records_not_lines(tmp_path, monkeypatch):
         assert [int(n) for chunk in chunks for n in chunk.column("n")] == list(range(7))
         assert [int(number) for chunk in chunks for number in chunk.record_numbers(np.arange(len(chunk)))] \
             == list(range(7))
+
+
+def test_a_damaged_parquet_file_of_a_folder_is_named_and_files_that_differ_a_little_are_read(tmp_path):
+    """A truncated or empty file in a folder is one ``DataError`` naming that file,
+    whether the folder is read whole, measured (``streaming: auto``) or streamed. Files
+    written at different times (a column missing from one, float32 where another holds
+    float64) are read together in memory as when streamed."""
+    from barrage import DataError
+    from barrage.records import read_file
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    frame = labelled_frame(40, 5)
+    write(frame, folder / "1.parquet")
+    write(frame.drop(columns=["id"]).astype({"f0": "float32"}), folder / "2.parquet")
+    whole = read_file(str(folder))
+    assert len(whole) == 80 and whole.raw_column("f0").dtype == np.float64
+    np.testing.assert_array_equal(whole.raw_column("f0")[40:], frame["f0"].to_numpy(np.float32).astype(np.float64))
+    assert whole.raw_column("id")[:2].tolist() == ["r5-0000", "r5-0001"] and pd.isna(whole.raw_column("id")[40:]).all()
+    data = (folder / "1.parquet").read_bytes()
+    for damaged in (data[: len(data) // 2], b""):
+        (folder / "3.parquet").write_bytes(damaged)
+        for read in (lambda: read_file(str(folder)), lambda: RecordStream(str(folder)).estimated_bytes(),
+                     lambda: list(RecordStream(str(folder)).chunks())):
+            with pytest.raises(DataError, match=r"3\.parquet: cannot be read"):
+                read()
+
+
+def test_a_text_column_among_numeric_features_is_named_with_its_first_text_record(tmp_path):
+    """Mostly text (so not refused as a few stray values when read): the error names the
+    column and the first record that is not a number, as for a few stray values."""
+    from barrage import DataError
+
+    frame = labelled_frame(30, 6)
+    frame["f1"] = frame["f1"].astype(object)
+    frame.loc[5:, "f1"] = "bad"
+    table = RecordTable.from_frame(frame, "mostly-text.csv", 1000)
+    loader = KeySelector(RecordMode.SCORE, inputs={"x": ["f0", "f1"]})
+    with pytest.raises(DataError, match=r"^mostly-text\.csv: column 'f1', record 1005: 'bad' cannot become a number$"):
+        loader.load_columns(table)

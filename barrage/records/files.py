@@ -81,8 +81,15 @@ def _parquet_frame(paths: Sequence[str]) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tables = [pq.ParquetFile(path, pre_buffer=False).read() for path in paths]
-    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)).to_pandas()
+    tables = []
+    for path in paths:
+        with _readable(path):  # names the damaged file of a folder
+            tables.append(pq.ParquetFile(path, pre_buffer=False).read())
+    if len(tables) == 1:
+        return tables[0].to_pandas()
+    # files written at different times may differ a little (a column missing from one, a
+    # float32 where others hold float64): promoted as a stream would read them, one by one
+    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
 class _readable:
@@ -241,7 +248,8 @@ class RecordStream:
 
             total = 0
             for path in self.paths:
-                metadata = pq.ParquetFile(path).metadata
+                with _readable(path):
+                    metadata = pq.ParquetFile(path).metadata
                 total += sum(metadata.row_group(g).total_byte_size for g in range(metadata.num_row_groups))
             return 2 * total
         return 3 * sum(os.path.getsize(path) for path in self.paths)
@@ -261,7 +269,8 @@ def _parquet_fragments(paths: Sequence[str]) -> List[Fragment]:
 
     fragments, first = [], 0
     for path in paths:
-        metadata = pq.ParquetFile(path).metadata
+        with _readable(path):
+            metadata = pq.ParquetFile(path).metadata
         for group in range(metadata.num_row_groups):
             rows = metadata.row_group(group).num_rows
             fragments.append(Fragment(path, first, rows, row_group=group))

@@ -214,7 +214,7 @@ class RecordTable(Sequence):
         """The number (in the data it came from) of the record at ``position``."""
         return self.offset + self._position(position)
 
-    def record_numbers(self, positions: np.ndarray) -> np.ndarray:
+    def record_numbers(self, positions: "Sequence[int] | np.ndarray") -> np.ndarray:
         positions = np.asarray(positions, dtype=np.int64)
         if self.selection is None:
             return self.offset + positions
