@@ -104,6 +104,20 @@ def test_jsonl_bad_line_names_file_and_line(tmp_path: Any) -> None:
         read_records(path)
 
 
+def test_jsonl_text_that_is_not_utf8_names_the_line_read_whole_or_streamed(tmp_path: Any) -> None:
+    """pyarrow reads such bytes into a string column without complaint (and fails later,
+    naming nothing); the line is named instead, counted by the file's own line breaks
+    (U+2028 in a string is not one)."""
+    from barrage.records import RecordStream
+
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"id": "a\xe2\x80\xa8b", "x": 1}\n\n{"id": "b", "x": 2}\n{"id": "caf\xe9", "x": 3}\n')
+    with pytest.raises(DataError, match=r"latin1\.jsonl: line 4: not UTF-8 text \(byte 12 of the line\)"):
+        read_records(str(path))
+    with pytest.raises(DataError, match=r"latin1\.jsonl: line 4: not UTF-8 text"):
+        list(RecordStream(str(path)).chunks())
+
+
 def test_jsonl_line_that_is_not_an_object(tmp_path: Any) -> None:
     path = write_text(tmp_path / "list.jsonl", '{"x": 1}\n[1, 2]\n')
     with pytest.raises(DataError, match=r"list\.jsonl: line 2: not a JSON object"):

@@ -132,7 +132,9 @@ def _json_lines_table(data: bytes, origin: str, first_record: int, first_line: i
     import pyarrow.json as pj
 
     try:
-        frame = pj.read_json(io.BytesIO(data)).to_pandas()
+        table = pj.read_json(io.BytesIO(data))
+        table.validate(full=True)  # pyarrow lets text that is not UTF-8 through
+        frame = table.to_pandas()
     except Exception:  # noqa: BLE001 - any refusal: read line by line, which says why
         return RecordTable.from_rows(_json_lines(data, origin, first_line), origin, first_record)
     return RecordTable.from_frame(frame, origin, first_record)
@@ -140,9 +142,13 @@ def _json_lines_table(data: bytes, origin: str, first_record: int, first_line: i
 
 def _json_lines(data: bytes, origin: str, first_line: int) -> List[Dict[str, Any]]:
     records = []
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=first_line):
-        if not line.strip():
+    for number, raw in enumerate(data.split(b"\n"), start=first_line):  # lines as the file has them
+        if not raw.strip():
             continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{origin}: line {number}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
