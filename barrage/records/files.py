@@ -106,10 +106,11 @@ class _readable:
             return
         if isinstance(exc, pd.errors.EmptyDataError):
             raise DataError(f"{self.spec}: no records") from None
+        reason = " ".join(str(exc).split())  # one line, even from a reader that explains in several
         if isinstance(exc, (pd.errors.ParserError, ValueError, OSError, UnicodeDecodeError)):
-            raise DataError(f"{self.spec}: cannot be read: {exc}") from None
+            raise DataError(f"{self.spec}: cannot be read: {reason}") from None
         if isinstance(exc, Exception):  # pyarrow and friends raise their own types
-            raise DataError(f"{self.spec}: cannot be read: {type(exc).__name__}: {exc}") from None
+            raise DataError(f"{self.spec}: cannot be read: {type(exc).__name__}: {reason}") from None
 
 
 def _json_array(path: str) -> List[Dict[str, Any]]:
