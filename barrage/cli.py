@@ -56,7 +56,8 @@ class BarrageGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _sigterm_as_interrupt():  # every command cleans up after SIGTERM as after Ctrl-C
+                return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BaseException as exc:
@@ -381,6 +382,7 @@ def predict(score_data: str, artifact_dir: str, output: str, **options: Any) -> 
 
 def _score_to_file(artifact_dir: str, data: str, output: str, usage: str, batch_size: Optional[int],
                    overwrite: bool, keep: Any, shard: Optional[str], quiet: bool) -> None:
+    from barrage.outputs import refuse_run_files
     from barrage.progress import Progress
     from barrage.scores import check_output_path
     from barrage.scoring import Shard
@@ -391,6 +393,7 @@ def _score_to_file(artifact_dir: str, data: str, output: str, usage: str, batch_
             f"({usage})"
         )
     check_output_path(output, overwrite)  # before any work
+    refuse_run_files(output, artifact_dir)
     parsed = Shard.parse(shard) if shard else None
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
@@ -424,10 +427,11 @@ def evaluate(artifact_dir: str, data: str, output: Optional[str], batch_size: Op
     """Evaluate the model in ARTIFACT_DIR on the labelled records of DATA: the config's
     losses and metrics, and per output a confusion matrix or MAE, RMSE and R²."""
     from barrage.evaluation import EVALUATION_EXTENSIONS, record_results, table, write_results
-    from barrage.outputs import check_output
+    from barrage.outputs import check_output, refuse_run_files
 
     if output:
         check_output(output, overwrite, extensions=EVALUATION_EXTENSIONS, what="evaluation")
+        refuse_run_files(output, artifact_dir)
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
 
@@ -450,9 +454,12 @@ def export(artifact_dir: str, output: str, fmt: Optional[str], overwrite: bool) 
     """Export the best checkpoint's network in ARTIFACT_DIR for serving without Barrage:
     a TensorFlow SavedModel (raw columns in, postprocessed outputs out, when the loader
     and transformer can be expressed in TensorFlow) or a .keras file."""
-    from barrage.export import check_export_output, export_format, export_model, export_summary
+    from barrage.export import check_export_output, export_format, export_model, export_summary, signature_path
+    from barrage.outputs import refuse_run_files
 
     fmt = export_format(output, fmt)
+    for path in (output, signature_path(output, fmt)):
+        refuse_run_files(path, artifact_dir)
     check_export_output(output, fmt, overwrite)
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
@@ -471,10 +478,12 @@ def export(artifact_dir: str, output: str, fmt: Optional[str], overwrite: bool) 
 def report(artifact_dir: str, out_dir: Optional[str], overwrite: bool) -> None:
     """Write learning curves (PNG) and one self-contained HTML page of the run in
     ARTIFACT_DIR, finished, in progress or stopped (with the latest evaluate, if any)."""
-    from barrage.report import write_report
+    from barrage.report import STALE_EVALUATION, read_run, write_report
 
     for path in write_report(artifact_dir, out_dir, overwrite):
         click.echo(f"wrote {path}")
+    if read_run(artifact_dir).evaluation_is_stale:
+        click.echo(f"warning: {STALE_EVALUATION}", err=True)
 
 
 # -- config tooling -------------------------------------------------------------------

@@ -29,6 +29,7 @@ from barrage.distribute import Distribution, choose_distribution, lost_worker_er
 from barrage.errors import ArtifactError, ConfigError, DataError
 from barrage.manifest import Manifest
 from barrage.model import build_network, check_against_network, compile_network, load_weights, sparse_label_ranges
+from barrage.outputs import refuse_run_files
 from barrage.progress import Progress
 from barrage.records import RecordsLike, RecordStream, RecordTable, open_records
 from barrage.runtime import Runtime, default_runtime
@@ -48,8 +49,9 @@ BEST_WEIGHTS_PATH = f"{artifacts.BEST_CHECKPOINT}/{artifacts.BEST_WEIGHTS}"
 class BarrageModel:
     """A model living in one artifact directory.
 
-    ``train`` fills the directory and returns the trained ``keras.Model``; ``load``
-    rebuilds the network from the directory with the best checkpoint's weights;
+    ``train`` fills the directory and returns the trained ``keras.Model`` (the last
+    epoch's weights); ``load`` rebuilds the network from the directory with the best
+    checkpoint's weights, which ``predict`` and the rest use (after ``train`` too);
     ``predict`` returns one postprocessed score dict per record, in input order.
     ``runtime`` supplies the plugins and the registry (the default runtime if not given).
     """
@@ -155,7 +157,8 @@ class BarrageModel:
                 manifest.write(BEST_WEIGHTS_PATH, network.save_weights)
             manifest.finish()
         self.runtime.plugins.call("barrage_post_fit", context=context, history=history)
-        self.config, self.network, self.transformer, self.history = config, network, transformer, history
+        self.config, self.history = config, history
+        self.network, self.transformer = None, None  # predict & co. load the best checkpoint, not the last epoch
         return network
 
     def _fitted_transformer(
@@ -356,6 +359,7 @@ class BarrageModel:
         columns first; ``shard`` scores one contiguous block. Memory does not grow with the
         number of records. Returns the number of records written."""
         check_output_path(output, overwrite)  # before any work
+        refuse_run_files(output, self.artifact_dir)
         try:
             with self._scoring(data, batch_size, shard) as (scorer, chunks), \
                     ScoreWriter(output, overwrite) as writer:

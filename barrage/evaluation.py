@@ -319,6 +319,9 @@ def write_results(results: Dict[str, Any], path: str) -> None:
             out.write("\n")
 
 
+CHECKPOINT_KEY = "best_checkpoint_sha256"  # in evaluation.json: the weights that were evaluated
+
+
 def record_results(artifact_dir: str, results: Dict[str, Any]) -> Optional[str]:
     """Keep ``results`` as the artifact directory's ``evaluation.json`` (what ``barrage
     report`` shows); a directory that cannot be written (shared read-only) gets a
@@ -327,10 +330,11 @@ def record_results(artifact_dir: str, results: Dict[str, Any]) -> Optional[str]:
 
     from barrage.artifacts import EVALUATION, ArtifactLayout, write_json
     from barrage.errors import ArtifactError
+    from barrage.manifest import best_checkpoint_digest
 
     path = ArtifactLayout(artifact_dir).path(EVALUATION)
-    try:
-        write_json(path, results)
+    try:  # with the checkpoint evaluated, so that a report can tell when the run has moved on
+        write_json(path, {**results, CHECKPOINT_KEY: best_checkpoint_digest(artifact_dir)})
     except ArtifactError as exc:
         warnings.warn(f"the results are not kept for barrage report: {exc}", stacklevel=2)
         return None

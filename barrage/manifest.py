@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Callable, Dict, Iterable, List
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from barrage import artifacts
 from barrage.errors import ArtifactError
@@ -26,6 +26,12 @@ from barrage.errors import ArtifactError
 MANIFEST = "manifest.json"
 FORMAT = 1
 _CHUNK = 1 << 20
+
+
+def best_checkpoint_digest(artifact_dir: str) -> Optional[str]:
+    """The recorded SHA-256 of the best checkpoint's weights, if there is one yet."""
+    relative = f"{artifacts.BEST_CHECKPOINT}/{artifacts.BEST_WEIGHTS}"
+    return Manifest(artifact_dir).entries().get(relative, {}).get("sha256")
 
 
 def digest(path: str) -> str:

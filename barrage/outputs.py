@@ -14,8 +14,33 @@ import os
 import shutil
 from typing import Callable, Optional, Sequence
 
+from barrage import artifacts
 from barrage.artifacts import hold, release, remove_stale_stages, temporary_path
 from barrage.errors import DataError
+from barrage.manifest import MANIFEST
+
+# What an artifact directory holds of its own: no output may replace any of it.
+RUN_ENTRIES = frozenset({
+    artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.ENVIRONMENT, artifacts.REPORT, artifacts.BEST_CHECKPOINT,
+    artifacts.RESUME_CHECKPOINTS, artifacts.TENSORBOARD, artifacts.DATASET, artifacts.EVALUATION, MANIFEST,
+})
+
+
+def refuse_run_files(path: str, artifact_dir: str) -> None:
+    """A ``DataError`` if an output at ``path`` would replace a run, even with
+    ``--overwrite``: the artifact directory ``artifact_dir`` itself, a folder holding it,
+    one of its own files or folders (its ``report/`` and new names inside it are fine),
+    or any other artifact directory (two arguments swapped)."""
+    out, run = os.path.realpath(path), os.path.realpath(artifact_dir)
+    if out == run:
+        raise DataError(f"{path}: is the artifact directory {artifact_dir}; choose another output")
+    if run.startswith(out.rstrip(os.sep) + os.sep):
+        raise DataError(f"{path}: holds the artifact directory {artifact_dir}; choose another output")
+    if out.startswith(run + os.sep) and os.path.relpath(out, run).split(os.sep)[0] in RUN_ENTRIES:
+        raise DataError(f"{path}: is one of the run's own files in {artifact_dir}; choose another output")
+    if os.path.isfile(os.path.join(path, MANIFEST)) and os.path.isfile(os.path.join(path, artifacts.CONFIG)):
+        raise DataError(f"{path}: is an artifact directory; Barrage does not replace a run with an output "
+                        "(are two arguments the other way round?)")
 
 
 def check_output(path: str, overwrite: bool = False, extensions: Optional[Sequence[str]] = None,

@@ -31,8 +31,8 @@ import attrs
 
 from barrage import artifacts
 from barrage.artifacts import ArtifactLayout
-from barrage.manifest import Manifest
-from barrage.outputs import check_output, publish_folder
+from barrage.manifest import Manifest, best_checkpoint_digest
+from barrage.outputs import check_output, publish_folder, refuse_run_files
 from barrage.services import best_epoch
 
 CURVES = "learning_curves.png"
@@ -51,6 +51,16 @@ class Run:
     network_params: Dict[str, Any] = attrs.field(factory=dict)
     environment: Dict[str, Any] = attrs.field(factory=dict)
     evaluation: Optional[Dict[str, Any]] = None
+    best_checkpoint_sha256: Optional[str] = None
+
+    @property
+    def evaluation_is_stale(self) -> bool:
+        """Whether the evaluation is of an earlier best checkpoint (the run was resumed,
+        or went on training, after ``barrage evaluate``)."""
+        from barrage.evaluation import CHECKPOINT_KEY
+
+        evaluated = (self.evaluation or {}).get(CHECKPOINT_KEY)
+        return evaluated is not None and evaluated != self.best_checkpoint_sha256
 
     @property
     def best(self) -> Optional[Tuple[str, int, float]]:
@@ -79,6 +89,7 @@ def read_run(artifact_dir: str) -> Run:
         network_params=optional(layout.network_params) or {},
         environment=optional(layout.environment) or {},
         evaluation=optional(layout.path(artifacts.EVALUATION)),
+        best_checkpoint_sha256=best_checkpoint_digest(artifact_dir),
     )
 
 
@@ -188,7 +199,7 @@ def html_page(run: Run, curves: bytes, confusions: Dict[str, bytes]) -> str:
         _table(summary_rows(run)),
         "<h2>Learning curves</h2>",
         _image(curves, "learning curves"),
-        *_evaluation_section(run.evaluation, confusions),
+        *_evaluation_section(run, confusions),
         "<h2>Resolved config</h2>",
         f"<pre>{_text(json.dumps(run.config, indent=2))}</pre>",
         "</body>",
@@ -223,7 +234,8 @@ def summary_rows(run: Run) -> List[Tuple[str, Any]]:
     return rows
 
 
-def _evaluation_section(evaluation: Optional[Dict[str, Any]], confusions: Dict[str, bytes]) -> List[str]:
+def _evaluation_section(run: Run, confusions: Dict[str, bytes]) -> List[str]:
+    evaluation = run.evaluation
     if not evaluation:
         return []
     from barrage.evaluation import rows
@@ -231,8 +243,10 @@ def _evaluation_section(evaluation: Optional[Dict[str, Any]], confusions: Dict[s
     shown = [(f"{output or '(all)'} · {source} · {quantity}", value)
              for output, source, quantity, value in rows(evaluation) if not quantity.startswith("confusion[")]
     parts = ["<h2>Evaluation</h2>",
-             f"<p>{_text(evaluation.get('records'))} record(s) of {_text(evaluation.get('data'))}</p>",
-             _table(shown)]
+             f"<p>{_text(evaluation.get('records'))} record(s) of {_text(evaluation.get('data'))}</p>"]
+    if run.evaluation_is_stale:
+        parts.append(f"<p><strong>{_text(STALE_EVALUATION)}</strong></p>")
+    parts.append(_table(shown))
     parts.extend(_image(png, f"confusion matrix of {name}") for name, png in confusions.items())
     return parts
 
@@ -259,6 +273,8 @@ def _text(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+STALE_EVALUATION = ("this evaluation is of an earlier best checkpoint (the run trained on after it); "
+                    "run barrage evaluate again for the current one")
 STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:75em;color:#222}"
     "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}"
@@ -281,6 +297,7 @@ def write_report(artifact_dir: str, folder: Optional[str] = None, overwrite: boo
     folder = folder or default_folder(artifact_dir)
     run = read_run(artifact_dir)
     check_output(folder, overwrite, folder=True, what="report folder")
+    refuse_run_files(folder, artifact_dir)
     curves = curves_png(run)
     confusions = {
         name: confusion_png(name, values["confusion_matrix"])

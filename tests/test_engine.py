@@ -31,7 +31,8 @@ def train(tmp_path, config, records, name="run", **kwargs):
 
 
 def test_single_output_run_writes_every_artifact_and_scores_like_the_trained_network(tmp_path, config, records):
-    model, artifact_dir = train(tmp_path, config, records)
+    artifact_dir = str(tmp_path / "run")
+    network = BarrageModel(artifact_dir).train(config, records(96, seed=1), records(32, seed=2), verbose=0)
 
     for name in ("config.json", "network_params.json", "environment.json", "training_report.csv"):
         assert os.path.isfile(os.path.join(artifact_dir, name)), name
@@ -58,7 +59,7 @@ def test_single_output_run_writes_every_artifact_and_scores_like_the_trained_net
     best_epoch = min(report_rows(artifact_dir), key=lambda row: float(row["val_loss"]))["epoch"]
     if best_epoch == "1":
         x = {"features": np.array([[r["f0"], r["f1"], r["f2"]] for r in scoring], dtype=np.float32)}
-        expected = model.network.predict(x, verbose=0)["label"]
+        expected = network.predict(x, verbose=0)["label"]
         np.testing.assert_allclose(np.stack([s["label"] for s in scores]), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose([s["label"].sum() for s in scores], 1.0, rtol=1e-5)
 
@@ -78,6 +79,12 @@ def test_load_restores_the_best_checkpoint_not_the_last_epoch(tmp_path, config, 
     loss = loaded.network.evaluate(x, {"label": y}, batch_size=32, verbose=0, return_dict=True)["loss"]
     # the reloaded weights reproduce the best (here: highest) val_loss, not the last one
     assert float(loss) == pytest.approx(float(rows[best]["val_loss"]), rel=1e-3)
+    # and so does the object that trained (the last epoch's weights are only in what train returned)
+    assert best != len(rows) - 1
+    by_trainer = model.predict(validation)
+    np.testing.assert_array_equal([s["label"] for s in by_trainer], [s["label"] for s in loaded.predict(validation)])
+    trained_loss = model.evaluate(validation)["keras"]["loss"]
+    assert trained_loss == pytest.approx(float(rows[best]["val_loss"]), rel=1e-3)
 
 
 def multi_io_config() -> Dict[str, Any]:

@@ -194,3 +194,60 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path, inputs):
     outcome = run_cli("train", inputs / "config.json", unreadable, inputs / "validation.csv", "-a", tmp_path / "run")
     assert_one_error(outcome, 2, str(unreadable))
     assert not (tmp_path / "run").exists()
+
+
+def test_no_output_replaces_a_run_even_with_overwrite(inputs, tmp_path):
+    """An output named like the artifact directory, a folder holding it, one of its own
+    files, or another run (ARTIFACT_DIR and OUT swapped) is refused before any work, and
+    every run stays whole; a new name inside the directory (its report/) is fine."""
+    from reliability import copy_run
+
+    holder = tmp_path / "runs"
+    holder.mkdir()
+    run = copy_run(inputs / "trained", holder / "run")
+    other = copy_run(inputs / "trained", tmp_path / "other")
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    data, labelled = inputs / "score.csv", inputs / "validation.csv"
+    cases = [
+        (["report", run, "-o", holder], "holds the artifact directory"),
+        (["report", run, "-o", run / "best_checkpoint"], "is one of the run's own files"),
+        (["export", run, run], "is the artifact directory"),
+        (["export", data, other], "is an artifact directory"),
+        (["evaluate", run, labelled, "-o", run / "manifest.json"], "is one of the run's own files"),
+        (["evaluate", run, labelled, "-o", run / "evaluation.json"], "is one of the run's own files"),
+        (["score", run, data, "-o", run / "config.json"], "is one of the run's own files"),
+        (["score", run, data, "-o", run / "dataset" / "scores.csv"], "is one of the run's own files"),
+    ]
+    for args, problem in cases:
+        assert_one_error(run_cli(*args, "--overwrite"), 2, problem)
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+    assert (other / "manifest.json").is_file()
+    assert run_cli("report", run).code == 0 and (run / "report" / "report.html").is_file()
+
+
+def test_sigterm_during_any_command_is_one_line_exit_143_and_leaves_no_temporary(inputs, tmp_path):
+    """Not only ``train``: a scoring killed by SIGTERM midway cleans up like Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pandas as pd
+
+    from sample_data import make_records
+
+    big = tmp_path / "big.csv"
+    pd.DataFrame(make_records(400_000, seed=5)).to_csv(big, index=False)
+    output = tmp_path / "scores.csv"
+    command = [sys.executable, "-m", "barrage", "score", str(inputs / "trained"), str(big), "-o", str(output)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "BARRAGE_DISABLE_PLUGINS": "mlflow"})
+    deadline = time.monotonic() + 120
+    while not any(name.startswith(".barrage-tmp") for name in os.listdir(tmp_path)):  # writing has begun
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert [line for line in stderr.splitlines() if line.startswith("error:")] == ["error: terminated"]
+    assert sorted(os.listdir(tmp_path)) == ["big.csv"]

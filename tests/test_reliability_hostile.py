@@ -85,6 +85,9 @@ HOSTILE_CONFIGS = [
      "is library code (numpy"),
     ("pandas.read_pickle", _network("pandas.read_pickle", filepath_or_buffer="x.pkl"), "model.network.import",
      "is library code (pandas"),
+    # installed, but no dependency of Barrage's: any library under site-packages is library code
+    ("pip main", _network("pip._internal.cli.main.main", args=["--version"]), "model.network.import",
+     "is library code (pip._internal.cli.main"),
     ("keras load_model", _network("keras.models.load_model", filepath="evil.keras", safe_mode=False),
      "model.network.import", "is library code (keras"),
     ("tensorflow saved_model.load", _network("tensorflow.saved_model.load", export_dir="."),

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from barrage import BarrageModel, hookimpl
 from barrage.cli import cli
-from barrage.manifest import Manifest
+from barrage.manifest import Manifest, best_checkpoint_digest
 from barrage.report import Run, html_page
 from barrage.runtime import Runtime
 from test_cli_basics import _probe
@@ -132,6 +132,9 @@ def test_a_stopped_run_gets_a_partial_report_and_the_resumed_run_a_whole_one(tmp
     assert "stopped before it finished (a partial report)" in text and "2 of at most 4" in text
     assert not (tmp_path / "partial" / "confusion_label.png").exists()  # no evaluation yet
     png_size((tmp_path / "partial" / "learning_curves.png").read_bytes())
+    pd.DataFrame(records(20, seed=3)).to_csv(tmp_path / "data.csv", index=False)
+    assert invoke("evaluate", tmp_path / "run", tmp_path / "data.csv").exit_code == 0  # of epoch 2's checkpoint
+    evaluated = best_checkpoint_digest(str(tmp_path / "run"))
 
     BarrageModel(tmp_path / "run", Runtime()).train(config, records(48, seed=1), records(16, seed=2), resume=True,
                                                     verbose=0)
@@ -142,6 +145,14 @@ def test_a_stopped_run_gets_a_partial_report_and_the_resumed_run_a_whole_one(tmp
     text = " ".join(parsed(tmp_path / "partial" / "report.html").text)
     assert "finished" in text and "4 of at most 4" in text and "partial report" not in text
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".barrage-tmp-")]
+    # the evaluation shown is of the checkpoint before resuming, and the report says so
+    assert best_checkpoint_digest(str(tmp_path / "run")) != evaluated  # epochs 3 and 4 did better
+    assert "warning: this evaluation is of an earlier best checkpoint" in whole.output
+    assert "this evaluation is of an earlier best checkpoint" in text
+    assert invoke("evaluate", tmp_path / "run", tmp_path / "data.csv").exit_code == 0
+    fresh = invoke("report", tmp_path / "run", "-o", tmp_path / "fresh")
+    assert fresh.exit_code == 0 and "warning" not in fresh.output
+    assert "earlier best checkpoint" not in (tmp_path / "fresh" / "report.html").read_text()
 
 
 def test_a_run_before_its_first_epoch_ended(tmp_path, config, records):

@@ -6,10 +6,12 @@ running code its reader did not choose:
 1. Nothing from the standard library or the builtins is a component (``os.system`` is
    not a network builder), from any source.
 2. A component named by a full Python path must be *user code*: not defined in Barrage
-   itself or in any distribution Barrage depends on (``numpy.load``,
-   ``keras.models.load_model`` and ``pandas.read_pickle`` are not network builders).
-   Library objects that are components are reached through the registry (entry points,
-   plugins, Keras's namespaces), never by path.
+   itself, in any distribution Barrage depends on, or in any installed library at all
+   (a module under ``site-packages``): ``numpy.load``, ``keras.models.load_model``,
+   ``pandas.read_pickle`` and ``joblib.load`` are not network builders. Library objects
+   that are components are reached through the registry (entry points, plugins, Keras's
+   namespaces), never by path. Code of your own is a module on the Python path or a
+   project installed in development mode (``pip install -e``).
 3. Layers that load or execute external graphs or code (``TFSMLayer``, ``Lambda``, the
    JAX, Flax and PyTorch wrappers) are refused unless the policy allows them
    (``--allow-unsafe-layers``).
@@ -20,8 +22,11 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
 import re
+import site
 import sys
+import sysconfig
 from importlib import metadata
 from typing import Any, FrozenSet, Optional, Tuple
 
@@ -54,8 +59,8 @@ def standard_library_problem(obj: Any) -> Optional[str]:
 
 def library_problem(obj: Any) -> Optional[str]:
     """Why ``obj``, named by a Python path, is not user code (see rule 2), or ``None``."""
-    top = defining_module(obj).partition(".")[0]
-    if top in library_packages():
+    module = defining_module(obj)
+    if module.partition(".")[0] in library_packages() or _is_installed(module):
         return (
             f"is library code ({defining_module(obj)}), not a component: by Python path only user code resolves; "
             "library components come through the registry (entry points, plugins, Keras names)"
@@ -74,6 +79,23 @@ def unsafe_layer_problem(obj: Any) -> Optional[str]:
                 "allowed (--allow-unsafe-layers, BARRAGE_ALLOW_UNSAFE_LAYERS=1)"
             )
     return None
+
+
+def _is_installed(module_name: str) -> bool:
+    """Whether the module's file lies in an installation folder (``site-packages``)."""
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return False
+    return os.path.realpath(path).startswith(_installation_folders())
+
+
+@functools.lru_cache(maxsize=1)
+def _installation_folders() -> Tuple[str, ...]:
+    folders = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    folders.update(site.getsitepackages() + [site.getusersitepackages()])
+    folders.update(entry for entry in sys.path if os.path.basename(entry) in ("site-packages", "dist-packages"))
+    return tuple(sorted({os.path.realpath(folder) + os.sep for folder in folders if folder}))
 
 
 @functools.lru_cache(maxsize=1)
