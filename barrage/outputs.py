@@ -92,5 +92,7 @@ def publish_folder(path: str, fill: Callable[[str], None], overwrite: bool = Fal
     finally:
         shutil.rmtree(stage, ignore_errors=True)
         release(lock)
-        if old is not None:
+        if old is not None and os.path.islink(old):  # a link replaced: the link goes, never its target
+            os.unlink(old)
+        elif old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -321,6 +321,13 @@ def _delete(*path: Any) -> Change:
     return change
 
 
+def _schedule_and_reducer(config: Dict[str, Any]) -> None:
+    """Keras refuses to set the rate of a schedule: the reducer would fail mid-training."""
+    config["solver"]["optimizer"]["learning_rate"] = {
+        "import": "ExponentialDecay", "params": {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9}}
+    config["solver"]["learning_rate_reducer"] = {"monitor": "val_loss", "mode": "min", "patience": 1, "factor": 0.5}
+
+
 def _two_outputs(weights: bool, same_name: bool) -> Change:
     def change(config: Dict[str, Any]) -> None:
         first = config["model"]["outputs"][0]
@@ -412,6 +419,11 @@ CATALOGUE = [
      "solver.optimizer.learning_rate: must be a number or an import block"),
     ("learning-rate-zero", _set("solver", "optimizer", "learning_rate", value=0),
      "solver.optimizer.learning_rate: must be greater than 0"),
+    ("learning-rate-yaml-exponent", _set("solver", "optimizer", "learning_rate", value="1e-2"),
+     "solver.optimizer.learning_rate: must be a number or an import block, got the text '1e-2' (in YAML, write "
+     "1.0e-2"),
+    ("schedule-with-reducer", _schedule_and_reducer, "solver.learning_rate_reducer: cannot lower a learning-rate "
+     "schedule (solver.optimizer.learning_rate is one)"),
     ("schedule-misspelled", _set("solver", "optimizer", "learning_rate", value={"import": "ExponentialDecai"}),
      "solver.optimizer.learning_rate.import: no schedule named 'ExponentialDecai'"),
     ("schedule-without-import", _set("solver", "optimizer", "learning_rate", value={"params": {}}),

@@ -95,6 +95,10 @@ def test_a_bad_override_names_itself_and_the_place(config, assignment, message):
 def test_a_value_the_schema_refuses_is_reported_at_its_path(config):
     with pytest.raises(ConfigError, match="solver.epochs: must be of type integer"):
         prepare_config(apply_overrides(config, ["solver.epochs=five"]))
+    # an absurd value once, where the user put it, not again in the record of overrides
+    with pytest.raises(ConfigError) as caught:
+        prepare_config(apply_overrides(config, ["model.outputs[0].loss_weight=1e999"]))
+    assert caught.value.problems == ["model.outputs[0].loss_weight: must be a finite number, got inf"]
 
 
 def test_train_applies_overrides_and_records_them_in_config_json(files):

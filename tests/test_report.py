@@ -182,3 +182,17 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
     empty = invoke("report", tmp_path / "empty")
     assert empty.exit_code == 2 and "incomplete artifact directory, missing config.json" in empty.output
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_overwriting_a_report_that_is_a_link_replaces_the_link_only(tmp_path, config, records):
+    config["solver"]["epochs"] = 1
+    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not Barrage's")
+    (tmp_path / "run" / "report").symlink_to(elsewhere, target_is_directory=True)
+    done = invoke("report", tmp_path / "run", "--overwrite")
+    assert done.exit_code == 0, done.output
+    assert not (tmp_path / "run" / "report").is_symlink() and (tmp_path / "run" / "report" / "report.html").is_file()
+    assert (elsewhere / "keep.txt").read_text() == "not Barrage's"
+    assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".barrage-tmp-")]

@@ -266,5 +266,17 @@ def check_learning_rate(config: Dict[str, Any]) -> List[str]:
             problems.append(f"{path}.import: is required")
         unknown = sorted(set(rate) - {"import", "params", "source", "target"})
         problems.extend(f"{path}.{key}: is not a known key" for key in unknown)
+        if _block(config, "solver", "learning_rate_reducer"):  # Keras cannot lower a schedule's rate
+            problems.append("solver.learning_rate_reducer: cannot lower a learning-rate schedule "
+                            f"({path} is one); use a fixed learning rate with the reducer, or drop the reducer")
         return problems
-    return [f"{path}: must be a number or an import block"]
+    return [f"{path}: must be a number or {'an import block' if not isinstance(rate, str) else _text_rate(rate)}"]
+
+
+def _text_rate(text: str) -> str:
+    """YAML reads ``1e-2`` (no dot) as text: say so."""
+    try:
+        float(text)
+    except ValueError:
+        return f"an import block, got the text {text!r}"
+    return f"an import block, got the text {text!r} (in YAML, write 1.0e-2 or 0.01: 1e-2 is read as text)"

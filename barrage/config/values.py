@@ -15,8 +15,12 @@ MAX_INTEGER = 2**53  # the largest integer every JSON reader keeps exactly
 
 
 def value_problems(config: Any) -> List[str]:
-    """``"path: problem"`` for every absurd value (stops descending past ``MAX_DEPTH``)."""
-    return [f"{path or 'config'}: {problem}" for path, problem in _walk(config, "", 0)]
+    """``"path: problem"`` for every absurd value (stops descending past ``MAX_DEPTH``).
+    A value ``--set`` put in place is reported once, under the path the user wrote, not
+    again in the record of the overrides (``overrides.<path>``)."""
+    problems = [f"{path or 'config'}: {problem}" for path, problem in _walk(config, "", 0)]
+    return [line for line in problems
+            if not (line.startswith("overrides.") and line[len("overrides."):] in problems)]
 
 
 def _walk(value: Any, path: str, depth: int) -> Iterator[Tuple[str, str]]:
