@@ -323,7 +323,7 @@ class BarrageModel:
         _verify_recorded(self.layout)
         Manifest(self.artifact_dir).verify([BEST_WEIGHTS_PATH])
         registry = self.runtime.registry
-        config = prepare_config(artifacts.read_json(self.layout.config), self.runtime)
+        config = prepare_config(_for_scoring(artifacts.read_json(self.layout.config)), self.runtime)
         network_params = _read_network_params(self.layout)
         with self.runtime.activate():
             transformer = build_transformer(config, RecordMode.SCORE, build_loader(config, RecordMode.SCORE, registry),
@@ -488,6 +488,15 @@ def _read_network_params(layout: ArtifactLayout) -> Dict[str, Any]:
     if not isinstance(params, dict):
         raise ArtifactError(f"{layout.network_params}: must hold a JSON object, got {type(params).__name__}")
     return params
+
+
+def _for_scoring(saved: Any) -> Any:
+    """A saved config without what only training uses: its augmentors are not resolved
+    (nor imported) to score, evaluate or export, so a model trained with an augmentor
+    from a path or a plugin scores where that code is absent, and under ``--strict``."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("dataset"), dict):
+        return saved  # prepare_config says what is wrong with it
+    return {**saved, "dataset": {**saved["dataset"], "augmentor": []}}
 
 
 def _digest(value: Any) -> int:

@@ -297,3 +297,23 @@ def test_old_sequential_from_config_path_still_resolves_to_the_registered_builde
     saved = json.load(open(os.path.join(artifact_dir, "config.json")))
     assert saved["model"]["network"]["target"] == "barrage.model:sequential_from_config"
     assert saved["model"]["network"]["source"].startswith("barrage ")
+
+
+def test_scoring_does_not_need_the_augmentors_training_used(tmp_path, config, records, user_module):
+    """Augmentors only run in training: a run trained with one from user code scores,
+    evaluates and loads under --strict (which resolves no Python path), and without the
+    module at all."""
+    import sys
+
+    from barrage.runtime import Policy, Runtime
+
+    name = user_module("def jitter(record):\n    return record\n", "augment")
+    config["dataset"]["augmentor"] = [{"import": f"{name}.jitter"}]
+    config["solver"]["epochs"] = 1
+    BarrageModel(str(tmp_path / "run")).train(config, records(48, seed=1), records(16, seed=2), verbose=0)
+    sys.modules.pop(name)
+    sys.path.remove(str(tmp_path))
+    strict = BarrageModel(str(tmp_path / "run"), Runtime(Policy(strict=True, autoload_plugins=False)))
+    assert len(strict.predict(records(5, seed=3))) == 5
+    assert strict.evaluate(records(16, seed=4))["records"] == 16
+    assert name not in sys.modules
