@@ -343,16 +343,26 @@ def _refuse_constant(name: str) -> Any:
 
 
 def parse_json(text: str) -> Any:
-    """Parse JSON strictly: ``NaN``/``Infinity`` are refused, and so are integers too long
-    to read and nesting too deep to parse, each as a :class:`JSONProblem`."""
+    """Parse JSON strictly: ``NaN``/``Infinity`` are refused, and so are a key given twice
+    in one object (JSON readers differ on which one wins), integers too long to read and
+    nesting too deep to parse, each as a :class:`JSONProblem`."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_object_without_repeats)
     except json.JSONDecodeError as exc:
         raise JSONProblem(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise JSONProblem("nested too deeply to be a Barrage file") from None
     except ValueError as exc:  # e.g. integers beyond Python's digit limit
         raise JSONProblem(str(exc).split("\n", 1)[0]) from None
+
+
+def _object_without_repeats(pairs: List[Any]) -> Dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        repeated = next(key for index, (key, _) in enumerate(pairs) if key in dict(pairs[:index]))
+        raise JSONProblem(f"the key {repeated!r} is given twice in one object (with keys: "
+                          f"{', '.join(sorted(found))})")
+    return found
 
 
 def read_json(path: str) -> Any:

@@ -162,12 +162,37 @@ def test_yaml_configs_validate_and_train_from_the_command_line(files):
     ("solver:\n  1: x\n", "bad.yaml: solver: key 1 is not text (quote it)"),
     ("!!python/object:os.system {}\n", "bad.yaml: invalid YAML at line 1, column 1:"),
     ("- a\n- b\n", "config: must be a JSON object, got list"),
+    ("dataset:\n  seed: 1\n  shuffle: true\n  seed: 2\n", "bad.yaml: invalid YAML at line 4, column 3: the key "
+                                                          "'seed' is given twice"),
+    ("a: &x [*x]\n", "bad.yaml: a YAML alias is used inside the value it names"),
+    # nine levels of ten aliases each: 10**9 values once written out, a few hundred bytes here
+    ("a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)),
+     "bad.yaml: its YAML aliases repeat values into more than 100,000"),
 ])
 def test_bad_yaml_exits_2_naming_the_file_and_the_place(tmp_path, text, message):
     (tmp_path / "bad.yaml").write_text(text)
     done = invoke("validate", tmp_path / "bad.yaml")
     assert done.exit_code == 2, done.output
     assert message in done.output and "Traceback" not in done.output
+
+
+def test_yaml_anchors_and_merges_work_and_json_keys_given_twice_are_refused(config, tmp_path):
+    config.pop("services", None)
+    text = yaml.safe_dump(config) + (
+        "services:\n"
+        "  train_early_stopping: &stop {monitor: loss, mode: min, patience: 2, min_delta: 0.0}\n"
+        "  validation_early_stopping:\n"
+        "    <<: *stop\n"
+        "    monitor: val_loss\n"  # overrides the merged key: not a key given twice
+    )
+    (tmp_path / "anchored.yaml").write_text(text)
+    merged = load_config_file(str(tmp_path / "anchored.yaml"))
+    assert merged["services"]["validation_early_stopping"]["patience"] == 2
+    assert merged["services"]["validation_early_stopping"]["monitor"] == "val_loss"
+    (tmp_path / "twice.json").write_text('{"dataset": {"seed": 1, "shuffle": true, "seed": 2}}')
+    done = invoke("validate", tmp_path / "twice.json")
+    assert done.exit_code == 2 and "twice.json: the key 'seed' is given twice in one object" in done.output
 
 
 # -- the JSON Schema ------------------------------------------------------------------
