@@ -16,6 +16,7 @@ at a time.
 
 from __future__ import annotations
 
+import re
 import time
 from importlib import metadata
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
@@ -79,9 +80,12 @@ class PluginManager(pluggy.PluginManager):
         for name in disabled:
             self.set_blocked(name)
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if self.is_blocked(entry_point.name) or self.has_plugin(entry_point.name):
+            if self.is_blocked(entry_point.name):
                 continue
             distribution, version = distribution_of(entry_point)
+            if self.has_plugin(entry_point.name):
+                self._refuse_taken_name(entry_point.name, distribution, version, strict)
+                continue
             try:
                 self.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=entry_point.name)
             except Exception as exc:  # a broken plugin must not break Barrage
@@ -93,6 +97,18 @@ class PluginManager(pluggy.PluginManager):
                 self.failures.append(
                     PluginFailure(entry_point.name, distribution, version, f"{type(exc).__name__}: {exc}")
                 )
+
+    def _refuse_taken_name(self, name: str, distribution: str, version: str, strict: bool) -> None:
+        """A second distribution declaring a plugin ``name`` already loaded from another
+        is not loaded (the first one on the path wins, as for imports) and says so."""
+        owner = self.infos.get(name)
+        if owner is None or _normalised(owner.distribution) == _normalised(distribution):
+            return  # the same distribution seen twice (e.g. on the path twice)
+        reason = (f"the plugin name '{name}' is already taken by {owner.distribution} {owner.version}; "
+                  "not loaded (the two distributions must use different entry-point names)")
+        if strict:
+            raise PluginError(f"plugin '{name}' ({distribution} {version}): {reason}")
+        self.failures.append(PluginFailure(name, distribution, version, reason))
 
     def register(self, plugin: Any, name: Optional[str] = None) -> Optional[str]:
         """pluggy's ``register``, refusing invalid hooks with a ``PluginError`` and
@@ -196,6 +212,10 @@ class PluginManager(pluggy.PluginManager):
     def hook_error(self, plugin_name: str, hook_name: str, exc: Exception) -> PluginError:
         """The error reported when ``plugin_name`` raised ``exc`` inside ``hook_name``."""
         return PluginError(f"plugin {self.describe(plugin_name)} raised in {hook_name}: {type(exc).__name__}: {exc}")
+
+
+def _normalised(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
 
 
 def distribution_of(entry_point: metadata.EntryPoint) -> Tuple[str, str]:

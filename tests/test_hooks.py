@@ -336,6 +336,29 @@ def test_entry_point_plugins_load_and_a_broken_one_is_reported_and_skipped(plugi
     assert (source.name, source.version, source.via) == ("hooks-dist", "1.4", "hook alpha")
 
 
+def test_a_plugin_name_two_distributions_declare_is_loaded_once_and_the_other_reported(
+        plugin_dist, tmp_path, monkeypatch):
+    """'alpha' of hooks-dist is on the path first; another distribution's 'alpha' is
+    not loaded behind its back: it is reported (and fatal in strict mode)."""
+    other = tmp_path / "other"
+    module = unique("plugin_other_alpha")
+    write_distribution(other, "other-dist", "2.0", {"barrage": {"alpha": module}},
+                       {module: PLUGIN_SOURCE.format(cls="OtherLoader", name="other")})
+    monkeypatch.setattr(sys, "path", [*sys.path, str(other)])  # after hooks-dist
+    manager = default_runtime().plugins
+    assert manager.infos["alpha"].distribution == "hooks-dist"
+    failure = next(f for f in manager.failures if f.name == "alpha")
+    assert (failure.distribution, failure.version) == ("other-dist", "2.0")
+    assert failure.error.startswith("the plugin name 'alpha' is already taken by hooks-dist 1.4; not loaded")
+    monkeypatch.setenv("BARRAGE_STRICT_PLUGINS", "1")
+    monkeypatch.setenv("BARRAGE_DISABLE_PLUGINS", f"gamma, {os.environ['BARRAGE_DISABLE_PLUGINS']}")  # the broken one
+    from barrage.runtime import reset_default_runtime
+
+    reset_default_runtime()
+    with pytest.raises(PluginError, match=r"plugin 'alpha' \(other-dist 2\.0\): the plugin name 'alpha' is already"):
+        default_runtime().plugins
+
+
 def test_strict_plugins_make_a_broken_plugin_fatal(plugin_dist, monkeypatch):
     monkeypatch.setenv("BARRAGE_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError) as error:
