@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import click
 
-from barrage.errors import BarrageError
+from barrage.errors import BarrageError, PluginError
 from barrage.registry import KIND_NAMES
 from barrage.runtime import Runtime
 
@@ -52,7 +52,16 @@ class Interrupted(Exception):
 
 class BarrageGroup(click.Group):
     """A click group that turns every failure into one ``error:`` line and its exit status
-    (see the module docstring); ``--debug`` re-raises instead."""
+    (see the module docstring); ``--debug`` re-raises instead. While plugins add their
+    commands (``barrage_register_commands``) none may replace one that exists."""
+
+    adding_plugin_commands = False
+
+    def add_command(self, cmd: click.Command, name: Optional[str] = None) -> None:
+        name = name or cmd.name
+        if self.adding_plugin_commands and name in self.commands:
+            raise PluginError(f"the command '{name}' exists already; a plugin adds commands, it does not replace them")
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -537,8 +546,18 @@ def main(argv: Optional[List[str]] = None, runtime: Optional[Runtime] = None) ->
     ``runtime`` replaces the one made from the environment (to embed the CLI)."""
     try:
         runtime = runtime or Runtime()
-        runtime.plugins.call("barrage_register_commands", cli=cli)
+        plugins = runtime.plugins
     except BarrageError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USER_ERROR)
+    cli.adding_plugin_commands = True
+    try:
+        plugins.call("barrage_register_commands", cli=cli)
+    except PluginError as exc:  # the other commands still work (help, plugins list), unless strict
+        if runtime.policy.strict_plugins:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        click.echo(f"warning: {exc}; its commands are not available", err=True)
+    finally:
+        cli.adding_plugin_commands = False
     cli.main(args=argv, prog_name="barrage", obj={"runtime": runtime})

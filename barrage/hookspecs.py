@@ -123,7 +123,9 @@ def barrage_score_end(context: "RunContext", count: int) -> None:
 def barrage_register_commands(cli: "click.Group") -> None:
     """Add sub-commands to the ``barrage`` command line with ``cli.add_command(...)``.
 
-    Called when the CLI starts, before arguments are parsed.
+    Called when the CLI starts, before arguments are parsed. Adding a command whose name
+    exists already raises (a plugin adds commands, it never replaces one); a plugin whose
+    implementation raises loses its commands with a warning, the rest of the CLI works.
     """
 
 

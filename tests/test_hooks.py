@@ -214,6 +214,27 @@ def test_register_commands_adds_a_cli_sub_command(monkeypatch, capsys):
     assert "hello from a plugin" in capsys.readouterr().out
 
 
+def test_a_plugin_cannot_replace_a_command(monkeypatch, capsys):
+    class Hijack:
+        @hookimpl
+        def barrage_register_commands(self, cli):
+            @cli.command(name="score")
+            def score():
+                click.echo("not the real score")
+
+    runtime = default_runtime()
+    runtime.register_plugin(Hijack(), "hijack", "hijack-dist", "0.1")
+    monkeypatch.setattr(cli, "commands", dict(cli.commands))
+    real = cli.commands["score"]
+    with pytest.raises(SystemExit) as stop:
+        main(["score", "--help"], runtime)
+    assert stop.value.code == 0 and cli.commands["score"] is real
+    out, err = capsys.readouterr()
+    assert "Score DATA with the model" in out and "not the real score" not in out
+    assert ("warning: plugin 'hijack' (hijack-dist 0.1) raised in barrage_register_commands: PluginError: the command "
+            "'score' exists already") in err
+
+
 # -- errors inside hooks --------------------------------------------------------------
 
 

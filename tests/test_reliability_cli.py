@@ -70,10 +70,15 @@ def test_a_plugin_failing_in_any_hook_is_named_and_leaves_nothing(inputs, tmp_pa
     args = ["score", inputs / "trained", inputs / "score.csv", "-o", output] if scoring else train_args(inputs, run)
     code = run_main(args, plugin_that(hook, behaviour))
     err = capsys.readouterr().err
+    expected = "raised in" if behaviour == "raises" else "returned int"
+    if hook == "barrage_register_commands":  # only the plugin's commands are lost: the rest works
+        warnings = [line for line in err.splitlines() if line.startswith("warning: plugin 'faulty'")]
+        assert code == 0 and len(warnings) == 1 and expected in warnings[0] and "Traceback" not in err, err
+        assert warnings[0].endswith("its commands are not available")
+        return
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
     assert "plugin 'faulty' (faulty-dist 0.1)" in errors[0]
-    expected = "raised in" if behaviour == "raises" else "returned int"
     assert expected in errors[0] and hook in errors[0]
     assert not output.exists()
     if hook == "barrage_post_fit":  # training finished before the hook: the trained run is kept
