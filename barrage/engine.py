@@ -428,13 +428,38 @@ def _fit(
 ) -> Any:
     """``network.fit`` from ``start_epoch``. A record's error is raised as itself, not as
     the TensorFlow error that carried it out of the pipeline; data TensorFlow refuses
-    inside a step becomes a ``DataError`` naming the records of that batch."""
-    import tensorflow as tf
-
+    inside a step becomes a ``DataError`` naming the records of that batch, and an error
+    in a callback a ``ConfigError`` naming it."""
     train_source, validation_source = sources
     solver = config["solver"]
     steps = solver.get("steps") or train_source.batches_per_pass
     tracker = BatchTracker()
+    with _keras_frames_kept():
+        return _fit_reporting(network, train_source, validation_source, distribution, tracker, callbacks, solver,
+                              steps, start_epoch, verbose)
+
+
+@contextlib.contextmanager
+def _keras_frames_kept() -> Iterator[None]:
+    """Keras trims its own frames from tracebacks; kept while fitting, so that an error
+    raised in a callback can be traced to it (:func:`_failing_callback`)."""
+    import keras
+
+    trimming = keras.config.is_traceback_filtering_enabled()
+    keras.config.disable_traceback_filtering()
+    try:
+        yield
+    finally:
+        if trimming:
+            keras.config.enable_traceback_filtering()
+
+
+def _fit_reporting(network: Any, train_source: BatchSource, validation_source: BatchSource,
+                   distribution: Distribution, tracker: BatchTracker, callbacks: List[Any], solver: Dict[str, Any],
+                   steps: int, start_epoch: int, verbose: Any) -> Any:
+    """``network.fit``, its errors said in Barrage's terms (see :func:`_fit`)."""
+    import tensorflow as tf
+
     try:
         return network.fit(
             distribution.dataset(train_source, start_batch=start_epoch * steps),
@@ -452,9 +477,31 @@ def _fit(
         if isinstance(exc, tf.errors.InvalidArgumentError):
             raise _refused_batch(exc, tracker, train_source, validation_source) from None
         raise
-    except ValueError as exc:  # Keras traces the step on the first batch: shapes that cannot meet
-        reason = str(exc).strip().splitlines()[0]
+    except (ValueError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        callback = _failing_callback(exc)
+        if callback is not None:  # e.g. an early stopping's baseline that is not a number
+            raise ConfigError([f"services: the Keras callback {callback} failed during training: {reason} "
+                               "(check the values its block in the config gives it)"]) from exc
+        if isinstance(exc, TypeError):
+            raise
+        # Keras traces the step on the first batch: shapes that cannot meet
         raise DataError(f"{train_source.origin}: the network cannot train on these batches: {reason}") from exc
+
+
+def _failing_callback(exc: BaseException) -> Optional[str]:
+    """The class name of the Keras callback (a service, or a plugin's) in whose code
+    ``exc`` was raised, if it was raised in one."""
+    import keras
+
+    traceback = exc.__traceback__
+    found = None
+    while traceback is not None:
+        owner = traceback.tb_frame.f_locals.get("self")
+        if isinstance(owner, keras.callbacks.Callback) and not isinstance(owner, keras.callbacks.CallbackList):
+            found = type(owner).__name__
+        traceback = traceback.tb_next
+    return found
 
 
 def _refused_batch(exc: Exception, tracker: BatchTracker, train: BatchSource, validation: BatchSource) -> DataError:

@@ -317,3 +317,13 @@ def test_scoring_does_not_need_the_augmentors_training_used(tmp_path, config, re
     assert len(strict.predict(records(5, seed=3))) == 5
     assert strict.evaluate(records(16, seed=4))["records"] == 16
     assert name not in sys.modules
+
+
+def test_a_callback_failing_on_a_config_value_is_blamed_on_the_config_not_the_data(tmp_path, config, records):
+    """A baseline that is not a number passes the callback's constructor and fails when
+    the first epoch ends: the config is named, not the training records."""
+    config["services"] = {"validation_early_stopping": {"monitor": "val_loss", "mode": "min", "patience": 1,
+                                                        "min_delta": 0.0, "baseline": "high"}}
+    with pytest.raises(ConfigError) as caught:
+        train(tmp_path, config, records)
+    assert caught.value.problems[0].startswith("services: the Keras callback EarlyStopping failed during training")
