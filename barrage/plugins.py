@@ -168,13 +168,19 @@ class PluginManager(pluggy.PluginManager):
         """Call every implementation with ``kwargs``; the results that are not ``None``."""
         return [result for _, result in self._each(hook_name, lambda _plugin: kwargs) if result is not None]
 
-    def call_chained(self, hook_name: str, value_name: str, value: Any, **kwargs: Any) -> Any:
+    def call_chained(self, hook_name: str, value_name: str, value: Any,
+                     check: Optional[Callable[[Any], Optional[str]]] = None, **kwargs: Any) -> Any:
         """Call each implementation with the value the previous one returned (``None``
-        keeps it), starting from ``value``; the last value."""
+        keeps it), starting from ``value``; the last value. ``check(result)`` says what
+        is wrong with a result, if anything, and the plugin that returned it is named."""
         current = {value_name: value}
-        for _, result in self._each(hook_name, lambda _plugin: {**kwargs, **current}):
-            if result is not None:
-                current[value_name] = result
+        for plugin, result in self._each(hook_name, lambda _plugin: {**kwargs, **current}):
+            if result is None:
+                continue
+            problem = check(result) if check is not None else None
+            if problem:
+                raise PluginError(f"plugin {plugin.describe()} {problem} in {hook_name}")
+            current[value_name] = result
         return current[value_name]
 
     def results(self, hook_name: str, **kwargs: Any) -> List[Tuple[PluginInfo, Any]]:

@@ -141,6 +141,11 @@ class ScoreWriter:
             _WRITERS[self.extension](self, scores, kept_table)
         except OSError as exc:
             raise artifacts.write_error(self.path, exc) from None
+        except (TypeError, ValueError, NotImplementedError) as exc:  # values the format cannot hold (pyarrow, json)
+            if isinstance(exc, DataError):
+                raise
+            reason = " ".join(str(exc).split())
+            raise DataError(f"{self.path}: the scores cannot be written as {self.extension}: {reason}") from None
         self.count += rows
 
     def _kept_table(self, kept: Columns, scores: Columns, first_record: int) -> Any:

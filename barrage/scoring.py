@@ -24,7 +24,7 @@ import attrs
 import numpy as np
 
 from barrage.dataset import RecordMode, RecordTransformer, unstack_data_record
-from barrage.errors import DataError, PluginError
+from barrage.errors import DataError
 from barrage.model import check_against_network
 from barrage.records import CHUNK_ROWS, RecordsLike, RecordStream, RecordTable, open_records
 from barrage.scores import columns_of, records_of
@@ -114,10 +114,13 @@ class Scorer:
     def _post_score(self, columns: Columns) -> Columns:
         if not self.plugins.hook.barrage_post_score.get_hookimpls():
             return columns
-        scores = self.plugins.call_chained("barrage_post_score", "scores", records_of(columns), context=self.context)
         count = len(next(iter(columns.values()))) if columns else 0
-        if len(scores) != count:
-            raise PluginError(f"barrage_post_score returned {len(scores)} scores for {count} records")
+
+        def wrong_length(scores: List[Any]) -> Optional[str]:
+            return None if len(scores) == count else f"returned {len(scores)} scores for {count} records"
+
+        scores = self.plugins.call_chained("barrage_post_score", "scores", records_of(columns), check=wrong_length,
+                                           context=self.context)
         return columns_of(scores)
 
 

@@ -419,6 +419,14 @@ CATALOGUE = [
      "solver.optimizer.learning_rate: must be a number or an import block"),
     ("learning-rate-zero", _set("solver", "optimizer", "learning_rate", value=0),
      "solver.optimizer.learning_rate: must be greater than 0"),
+    ("layer-param-misspelt", _set("model", "network", "params", "layers", 0, "params", value={"unit": 4}),
+     "model.network.params.layers[0].params: do not fit Dense: got an unexpected keyword argument 'unit'"),
+    ("layer-activation-misspelt", _set("model", "network", "params", "layers", 0, "params", "activation",
+                                       value="relux"),
+     "model.network.params.layers[0].params: do not fit Dense: Could not interpret activation function identifier: "
+     "relux"),
+    ("layer-units-text", _set("model", "network", "params", "layers", 0, "params", "units", value="four"),
+     "model.network.params.layers[0].params: do not fit Dense: Received an invalid value for `units`"),
     ("learning-rate-yaml-exponent", _set("solver", "optimizer", "learning_rate", value="1e-2"),
      "solver.optimizer.learning_rate: must be a number or an import block, got the text '1e-2' (in YAML, write "
      "1.0e-2"),

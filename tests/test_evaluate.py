@@ -202,7 +202,11 @@ def test_the_command_prints_a_table_writes_json_or_csv_and_keeps_the_results(tra
     assert "evaluated 24 record(s) of" in done.output
     assert "confusion matrix of 'label' (rows: true class, columns: predicted class)" in done.output
     results = json.loads((tmp_path / "results.json").read_text())
-    assert json.loads((run / "evaluation.json").read_text()) == results  # what barrage report shows
+    kept = json.loads((run / "evaluation.json").read_text())  # what barrage report shows
+    from barrage.manifest import best_checkpoint_digest
+
+    assert kept.pop("best_checkpoint_sha256") == best_checkpoint_digest(str(run))  # of the weights evaluated
+    assert kept == results
     as_csv = invoke("evaluate", run, tmp_path / "data.csv", "-o", tmp_path / "results.csv", runtime=runtime)
     assert as_csv.exit_code == 0, as_csv.output
     table = pd.read_csv(tmp_path / "results.csv", keep_default_na=False)

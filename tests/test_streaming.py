@@ -388,6 +388,36 @@ def test_post_score_runs_per_chunk_and_score_end_once(scoring, tmp_path):
     assert list(pd.read_parquet(output)["tagged"]) == [1] * SCORED
 
 
+def test_post_score_results_that_cannot_be_used_name_the_plugin_or_the_output(scoring, tmp_path):
+    """A plugin dropping a record is named; scores no format can hold are one error
+    naming the output, not an internal error; nothing is written either way."""
+    from barrage import DataError, PluginError
+    from barrage.runtime import Runtime
+
+    class Dropper:
+        @hookimpl
+        def barrage_post_score(self, context, scores):
+            return scores[1:]
+
+    class Opaque:
+        @hookimpl
+        def barrage_post_score(self, context, scores):
+            return [{**score, "thing": object()} for score in scores]
+
+    for plugin, error, message in ((Dropper(), PluginError, r"^plugin 'dropper' \(drop-dist 1\.0\) returned 16 scores "
+                                                            r"for 17 records in barrage_post_score$"),
+                                   (Opaque(), DataError, r"opaque\.(parquet|jsonl): the scores cannot be written as")):
+        runtime = Runtime()
+        name = type(plugin).__name__.lower()
+        runtime.register_plugin(plugin, name, "drop-dist" if name == "dropper" else "", "1.0")
+        for extension in (".parquet", ".jsonl"):
+            output = tmp_path / f"{name}{extension}"
+            with pytest.raises(error, match=message):
+                BarrageModel(scoring["run"], runtime).score_file(scoring["files"][".parquet"], str(output))
+            assert not output.exists()
+    assert os.listdir(tmp_path) == []
+
+
 def test_predict_columns_and_every_kind_of_input_give_the_same_scores(scoring):
     model = BarrageModel(scoring["run"])
     expected = expected_scores(scoring)

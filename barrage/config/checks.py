@@ -157,6 +157,46 @@ def _bind_partial_if_class(obj: Any, params: Dict[str, Any]) -> None:
         raise TypeError("takes no params")
 
 
+def _bind_layer(obj: Any, params: Dict[str, Any]) -> None:
+    """A layer's params as the layer itself takes them: its own keywords and those
+    every Keras layer takes, then, when no value waits for a network param
+    (``{{name}}``) or holds an import block, the layer made with them (a misspelt
+    activation, ``units: "four"``), which builds nothing."""
+    _bind_partial_if_class(obj, params)
+    import keras
+
+    if not (inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)):
+        return
+    accepted = {"input_dim", "input_shape"}  # popped by keras.layers.Layer
+    for cls in obj.__mro__:
+        if "__init__" in vars(cls):
+            accepted.update(name for name, p in inspect.signature(vars(cls)["__init__"]).parameters.items()
+                            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+        if cls is keras.layers.Layer:
+            break
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}")
+    if not _waits_for_something(params):
+        try:
+            with warnings.catch_warnings():  # Keras's advice comes again when the network is built
+                warnings.simplefilter("ignore")
+                obj(**params)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(" ".join(str(exc).split())) from None
+
+
+def _waits_for_something(value: Any) -> bool:
+    """Whether ``value`` holds a ``{{network param}}`` or an import block."""
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, dict):
+        return "import" in value or any(_waits_for_something(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_waits_for_something(item) for item in value)
+    return False
+
+
 def _bind_optimizer(obj: Any, params: Dict[str, Any]) -> None:
     """Keras optimizers take ``**kwargs`` only to refuse them at construction; refuse them here."""
     if "learning_rate" in params:
@@ -232,11 +272,12 @@ def _nested_blocks(path: str, obj: Any, params: Any) -> Iterator[Tuple[str, str,
         return
     for param, kind in declared.items():
         value = params.get(param)
+        binder = _bind_layer if kind == "layer" else _bind_partial_if_class
         if isinstance(value, list):
             for index, block in enumerate(value):
-                yield f"{path}.params.{param}[{index}]", kind, block, _bind_partial_if_class
+                yield f"{path}.params.{param}[{index}]", kind, block, binder
         elif isinstance(value, dict):
-            yield f"{path}.params.{param}", kind, value, _bind_partial_if_class
+            yield f"{path}.params.{param}", kind, value, binder
 
 
 def _params_problem(binder: Callable, obj: Any, params: Dict[str, Any]) -> Optional[str]:
