@@ -159,9 +159,10 @@ def _bind_partial_if_class(obj: Any, params: Dict[str, Any]) -> None:
 
 def _bind_layer(obj: Any, params: Dict[str, Any]) -> None:
     """A layer's params as the layer itself takes them: its own keywords and those
-    every Keras layer takes, then, when no value waits for a network param
-    (``{{name}}``) or holds an import block, the layer made with them (a misspelt
-    activation, ``units: "four"``), which builds nothing."""
+    every Keras layer takes, then, for Keras's own layers (not user code, whose
+    constructor may do anything, nor those that load external graphs or code) when no
+    value waits for a network param (``{{name}}``) or holds an import block, the layer
+    made with them (a misspelt activation, ``units: "four"``), which builds nothing."""
     _bind_partial_if_class(obj, params)
     import keras
 
@@ -177,13 +178,19 @@ def _bind_layer(obj: Any, params: Dict[str, Any]) -> None:
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}")
-    if not _waits_for_something(params):
+    if _is_plain_keras_layer(obj) and not _waits_for_something(params):
         try:
             with warnings.catch_warnings():  # Keras's advice comes again when the network is built
                 warnings.simplefilter("ignore")
                 obj(**params)
         except (TypeError, ValueError) as exc:
             raise TypeError(" ".join(str(exc).split())) from None
+
+
+def _is_plain_keras_layer(obj: Any) -> bool:
+    from barrage.registry.trust import defining_module, unsafe_layer_problem
+
+    return defining_module(obj).partition(".")[0] == "keras" and unsafe_layer_problem(obj) is None
 
 
 def _waits_for_something(value: Any) -> bool:
