@@ -18,6 +18,7 @@ import warnings
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, cast
 
 import attrs
+import numpy as np
 
 from barrage import artifacts
 from barrage.artifacts import ArtifactLayout
@@ -371,6 +372,10 @@ class BarrageModel:
                     scorer.count += len(table)
                     if progress is not None:
                         progress.update(len(table))
+                if writer.count == 0:  # no record (an empty shard): the columns all the same
+                    empty = scorer.empty_scores()
+                    if empty is not None:
+                        writer.write(empty, {key: np.array([], dtype=object) for key in keep} or None)
         finally:
             if progress is not None:
                 progress.close()  # the bar ends its line even when scoring fails

@@ -255,7 +255,7 @@ def _flat_columns(columns: Columns) -> Dict[str, np.ndarray]:
     for name, values in columns.items():
         array = np.asarray(values)
         if array.dtype != object and array.ndim > 1:
-            matrix = array.reshape(len(array), -1)
+            matrix = array.reshape(len(array), int(np.prod(array.shape[1:])))
             flat.update({f"{name}_{i}": matrix[:, i] for i in range(matrix.shape[1])})
         else:
             flat[name] = array
@@ -279,7 +279,7 @@ def _fixed_size_lists(array: np.ndarray) -> Any:
     """A numeric array of more than one axis as one fixed-size list per row."""
     import pyarrow as pa
 
-    flat = array.reshape(len(array), -1)
+    flat = array.reshape(len(array), int(np.prod(array.shape[1:])))
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
 
 

@@ -89,6 +89,18 @@ class Scorer:
         for table, source in ahead((chunk, self._source(chunk)) for chunk in chunks if len(chunk)):
             yield table, self._post_score(self._postprocess(self._predict(source)))
 
+    def empty_scores(self) -> Optional[Columns]:
+        """The score columns of no records, so that an empty output (an empty shard)
+        still has its columns: the network's outputs with no row, postprocessed by a
+        vectorised transformer. ``None`` when they cannot be known without a record."""
+        outputs = getattr(self.network, "output", None)
+        if not isinstance(outputs, dict) or not self.transformer.vectorized:
+            return None
+        shapes = {name: tuple(tensor.shape)[1:] for name, tensor in outputs.items()}
+        if any(None in shape for shape in shapes.values()):
+            return None
+        return self._postprocess({name: np.zeros((0, *shape), dtype=np.float32) for name, shape in shapes.items()})
+
     def _source(self, chunk: RecordTable) -> BatchSource:
         return make_batch_source(chunk, mode=RecordMode.SCORE, loader=self.transformer.loader,
                                  transformer=self.transformer, batch_size=self.batch_size,

@@ -609,3 +609,24 @@ def test_a_text_column_among_numeric_features_is_named_with_its_first_text_recor
     loader = KeySelector(RecordMode.SCORE, inputs={"x": ["f0", "f1"]})
     with pytest.raises(DataError, match=r"^mostly-text\.csv: column 'f1', record 1005: 'bad' cannot become a number$"):
         loader.load_columns(table)
+
+
+@pytest.mark.parametrize("extension", [".csv", ".parquet", ".json"])
+def test_an_empty_shard_still_writes_the_columns(scoring, tmp_path, extension):
+    """Five shards of three records: two are empty, and their files still hold the
+    columns (a header-only CSV, a Parquet file with the schema), so that every shard
+    reads back and the shards concatenate to the whole."""
+    model = BarrageModel(scoring["run"])
+    frame = scoring["frame"].head(3)
+    whole = tmp_path / f"whole{extension}"
+    model.score_file(frame, str(whole), keep=["id"])
+    parts = []
+    for number in range(5):
+        output = tmp_path / f"part-{number}{extension}"
+        model.score_file(frame, str(output), keep=["id"], shard=_shard(number, 5))
+        parts.append(output)
+    read = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".json": pd.read_json}[extension]
+    frames = [read(part) for part in parts]
+    assert sorted(len(part) for part in frames) == [0, 0, 1, 1, 1]
+    assert all(list(part.columns) == list(read(whole).columns) for part in frames if extension != ".json" or len(part))
+    pd.testing.assert_frame_equal(pd.concat([f for f in frames if len(f)], ignore_index=True), read(whole))
