@@ -29,6 +29,7 @@ ENVIRONMENT = "environment.json"
 REPORT = "training_report.csv"
 BEST_CHECKPOINT = "best_checkpoint"
 BEST_WEIGHTS = "model.weights.h5"
+BEST_WEIGHTS_PATH = f"{BEST_CHECKPOINT}/{BEST_WEIGHTS}"  # as the manifest records it
 RESUME_CHECKPOINTS = "resume_checkpoints"
 TENSORBOARD = "TensorBoard"
 DATASET = "dataset"
@@ -357,11 +358,12 @@ def parse_json(text: str) -> Any:
 
 
 def _object_without_repeats(pairs: List[Any]) -> Dict[str, Any]:
-    found = dict(pairs)
-    if len(found) < len(pairs):
-        repeated = next(key for index, (key, _) in enumerate(pairs) if key in dict(pairs[:index]))
-        raise JSONProblem(f"the key {repeated!r} is given twice in one object (with keys: "
-                          f"{', '.join(sorted(found))})")
+    found: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise JSONProblem(f"the key {key!r} is given twice in one object (with keys: "
+                              f"{', '.join(sorted({k for k, _ in pairs}))})")
+        found[key] = value
     return found
 
 

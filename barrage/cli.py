@@ -487,12 +487,10 @@ def export(artifact_dir: str, output: str, fmt: Optional[str], overwrite: bool) 
 def report(artifact_dir: str, out_dir: Optional[str], overwrite: bool) -> None:
     """Write learning curves (PNG) and one self-contained HTML page of the run in
     ARTIFACT_DIR, finished, in progress or stopped (with the latest evaluate, if any)."""
-    from barrage.report import STALE_EVALUATION, read_run, write_report
+    from barrage.report import write_report
 
     for path in write_report(artifact_dir, out_dir, overwrite):
         click.echo(f"wrote {path}")
-    if read_run(artifact_dir).evaluation_is_stale:
-        click.echo(f"warning: {STALE_EVALUATION}", err=True)
 
 
 # -- config tooling -------------------------------------------------------------------

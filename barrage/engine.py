@@ -44,8 +44,6 @@ from barrage.sources import BatchSource, make_batch_source
 
 Records = Union[RecordTable, RecordStream]  # what training reads: records in memory, or a stream
 
-BEST_WEIGHTS_PATH = f"{artifacts.BEST_CHECKPOINT}/{artifacts.BEST_WEIGHTS}"
-
 
 class BarrageModel:
     """A model living in one artifact directory.
@@ -155,7 +153,7 @@ class BarrageModel:
         if chief:
             manifest = Manifest(self.artifact_dir)
             if not config["services"].get("best_checkpoint"):  # the last epoch's weights serve as the best
-                manifest.write(BEST_WEIGHTS_PATH, network.save_weights)
+                manifest.write(artifacts.BEST_WEIGHTS_PATH, network.save_weights)
             manifest.finish()
         self.runtime.plugins.call("barrage_post_fit", context=context, history=history)
         self.config, self.history = config, history
@@ -320,9 +318,9 @@ class BarrageModel:
         after checking every file against the manifest. Returns the model itself, so
         ``BarrageModel(dir).load().predict(records)`` chains (``.network`` is the
         ``keras.Model``)."""
-        self.layout.require(artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.DATASET, BEST_WEIGHTS_PATH)
+        self.layout.require(artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.DATASET, artifacts.BEST_WEIGHTS_PATH)
         _verify_recorded(self.layout)
-        Manifest(self.artifact_dir).verify([BEST_WEIGHTS_PATH])
+        Manifest(self.artifact_dir).verify([artifacts.BEST_WEIGHTS_PATH])
         registry = self.runtime.registry
         config = prepare_config(_for_scoring(artifacts.read_json(self.layout.config)), self.runtime)
         network_params = _read_network_params(self.layout)
@@ -435,47 +433,24 @@ def _fit(
     the TensorFlow error that carried it out of the pipeline; data TensorFlow refuses
     inside a step becomes a ``DataError`` naming the records of that batch, and an error
     in a callback a ``ConfigError`` naming it."""
+    import tensorflow as tf
+
     train_source, validation_source = sources
     solver = config["solver"]
     steps = solver.get("steps") or train_source.batches_per_pass
     tracker = BatchTracker()
-    with _keras_frames_kept():
-        return _fit_reporting(network, train_source, validation_source, distribution, tracker, callbacks, solver,
-                              steps, start_epoch, verbose)
-
-
-@contextlib.contextmanager
-def _keras_frames_kept() -> Iterator[None]:
-    """Keras trims its own frames from tracebacks; kept while fitting, so that an error
-    raised in a callback can be traced to it (:func:`_failing_callback`)."""
-    import keras
-
-    trimming = keras.config.is_traceback_filtering_enabled()
-    keras.config.disable_traceback_filtering()
     try:
-        yield
-    finally:
-        if trimming:
-            keras.config.enable_traceback_filtering()
-
-
-def _fit_reporting(network: Any, train_source: BatchSource, validation_source: BatchSource,
-                   distribution: Distribution, tracker: BatchTracker, callbacks: List[Any], solver: Dict[str, Any],
-                   steps: int, start_epoch: int, verbose: Any) -> Any:
-    """``network.fit``, its errors said in Barrage's terms (see :func:`_fit`)."""
-    import tensorflow as tf
-
-    try:
-        return network.fit(
-            distribution.dataset(train_source, start_batch=start_epoch * steps),
-            validation_data=distribution.dataset(validation_source),
-            epochs=solver["epochs"],
-            initial_epoch=start_epoch,
-            steps_per_epoch=steps,
-            callbacks=[tracker, *callbacks],
-            shuffle=False,  # the source shuffles, per pass and seeded
-            verbose=verbose,
-        )
+        with _keras_frames_kept():
+            return network.fit(
+                distribution.dataset(train_source, start_batch=start_epoch * steps),
+                validation_data=distribution.dataset(validation_source),
+                epochs=solver["epochs"],
+                initial_epoch=start_epoch,
+                steps_per_epoch=steps,
+                callbacks=[tracker, *callbacks],
+                shuffle=False,  # the source shuffles, per pass and seeded
+                verbose=verbose,
+            )
     except tf.errors.OpError as exc:
         train_source.raise_pending()
         validation_source.raise_pending()
@@ -492,6 +467,21 @@ def _fit_reporting(network: Any, train_source: BatchSource, validation_source: B
             raise
         # Keras traces the step on the first batch: shapes that cannot meet
         raise DataError(f"{train_source.origin}: the network cannot train on these batches: {reason}") from exc
+
+
+@contextlib.contextmanager
+def _keras_frames_kept() -> Iterator[None]:
+    """Keras trims its own frames from tracebacks; kept while fitting, so that an error
+    raised in a callback can be traced to it (:func:`_failing_callback`)."""
+    import keras
+
+    trimming = keras.config.is_traceback_filtering_enabled()
+    keras.config.disable_traceback_filtering()
+    try:
+        yield
+    finally:
+        if trimming:
+            keras.config.enable_traceback_filtering()
 
 
 def _failing_callback(exc: BaseException) -> Optional[str]:

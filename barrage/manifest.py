@@ -30,8 +30,7 @@ _CHUNK = 1 << 20
 
 def best_checkpoint_digest(artifact_dir: str) -> Optional[str]:
     """The recorded SHA-256 of the best checkpoint's weights, if there is one yet."""
-    relative = f"{artifacts.BEST_CHECKPOINT}/{artifacts.BEST_WEIGHTS}"
-    return Manifest(artifact_dir).entries().get(relative, {}).get("sha256")
+    return Manifest(artifact_dir).entries().get(artifacts.BEST_WEIGHTS_PATH, {}).get("sha256")
 
 
 def digest(path: str) -> str:

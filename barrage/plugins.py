@@ -16,13 +16,13 @@ at a time.
 
 from __future__ import annotations
 
-import re
 import time
 from importlib import metadata
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
 import attrs
 import pluggy
+from packaging.utils import canonicalize_name
 
 from barrage import hookspecs
 from barrage.errors import PluginError
@@ -102,7 +102,7 @@ class PluginManager(pluggy.PluginManager):
         """A second distribution declaring a plugin ``name`` already loaded from another
         is not loaded (the first one on the path wins, as for imports) and says so."""
         owner = self.infos.get(name)
-        if owner is None or _normalised(owner.distribution) == _normalised(distribution):
+        if owner is None or canonicalize_name(owner.distribution) == canonicalize_name(distribution):
             return  # the same distribution seen twice (e.g. on the path twice)
         reason = (f"the plugin name '{name}' is already taken by {owner.distribution} {owner.version}; "
                   "not loaded (the two distributions must use different entry-point names)")
@@ -218,10 +218,6 @@ class PluginManager(pluggy.PluginManager):
     def hook_error(self, plugin_name: str, hook_name: str, exc: Exception) -> PluginError:
         """The error reported when ``plugin_name`` raised ``exc`` inside ``hook_name``."""
         return PluginError(f"plugin {self.describe(plugin_name)} raised in {hook_name}: {type(exc).__name__}: {exc}")
-
-
-def _normalised(distribution: str) -> str:
-    return re.sub(r"[-_.]+", "-", distribution).lower()
 
 
 def distribution_of(entry_point: metadata.EntryPoint) -> Tuple[str, str]:

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import attrs
@@ -293,7 +294,8 @@ def default_folder(artifact_dir: str) -> str:
 
 def write_report(artifact_dir: str, folder: Optional[str] = None, overwrite: bool = False) -> List[str]:
     """Write the report of the run in ``artifact_dir`` into ``folder`` (made whole, in a
-    temporary sibling renamed into place); returns the files written."""
+    temporary sibling renamed into place); returns the files written. An evaluation of
+    an earlier best checkpoint is flagged on the page and with a warning."""
     folder = folder or default_folder(artifact_dir)
     run = read_run(artifact_dir)
     check_output(folder, overwrite, folder=True, what="report folder")
@@ -314,4 +316,6 @@ def write_report(artifact_dir: str, folder: Optional[str] = None, overwrite: boo
                 handle.write(content)
 
     publish_folder(folder, fill, overwrite)
+    if run.evaluation_is_stale:  # said on the page too
+        warnings.warn(STALE_EVALUATION, stacklevel=2)
     return [os.path.join(folder, name) for name in files]

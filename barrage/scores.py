@@ -142,23 +142,24 @@ class ScoreWriter:
         except OSError as exc:
             raise artifacts.write_error(self.path, exc) from None
         except (TypeError, ValueError, NotImplementedError) as exc:  # values the format cannot hold (pyarrow, json)
-            if isinstance(exc, DataError):
-                raise
             reason = " ".join(str(exc).split())
             raise DataError(f"{self.path}: the scores cannot be written as {self.extension}: {reason}") from None
         self.count += rows
 
     def _kept_table(self, kept: Columns, scores: Columns, first_record: int) -> Any:
         """The kept columns as an Arrow table in the first chunk's types (see the module
-        docstring); a name that is also a column of the scores is refused."""
+        docstring); on the first chunk, a name that is also a column of the scores is
+        refused (later chunks have the same columns)."""
         import pyarrow as pa
 
-        written = _flat_columns(scores) if self.extension == ".csv" else scores
-        for name in kept:
-            if name in scores:
-                raise DataError(f"--keep {name}: the scores have an output named '{name}' too")
-            if name in written:
-                raise DataError(f"--keep {name}: the CSV scores have a column named '{name}' too (a vector output's)")
+        if self._kept_types is None:
+            written = _flat_columns(scores) if self.extension == ".csv" else scores
+            for name in kept:
+                if name in scores:
+                    raise DataError(f"--keep {name}: the scores have an output named '{name}' too")
+                if name in written:
+                    raise DataError(f"--keep {name}: the CSV scores have a column named '{name}' too "
+                                    "(a vector output's)")
         arrays = [_kept_array(name, values) for name, values in kept.items()]
         if self._kept_types is None:
             # a column with no value at all in the first chunk says nothing of its type: text
@@ -255,7 +256,7 @@ def _flat_columns(columns: Columns) -> Dict[str, np.ndarray]:
     for name, values in columns.items():
         array = np.asarray(values)
         if array.dtype != object and array.ndim > 1:
-            matrix = array.reshape(len(array), int(np.prod(array.shape[1:])))
+            matrix = _rows(array)
             flat.update({f"{name}_{i}": matrix[:, i] for i in range(matrix.shape[1])})
         else:
             flat[name] = array
@@ -279,8 +280,13 @@ def _fixed_size_lists(array: np.ndarray) -> Any:
     """A numeric array of more than one axis as one fixed-size list per row."""
     import pyarrow as pa
 
-    flat = array.reshape(len(array), int(np.prod(array.shape[1:])))
+    flat = _rows(array)
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
+
+
+def _rows(array: np.ndarray) -> np.ndarray:
+    """One flat row per record (an empty chunk too, which ``reshape(n, -1)`` refuses)."""
+    return array.reshape(len(array), int(np.prod(array.shape[1:])))
 
 
 def _beside(kept: Any, scores: Any) -> Any:
@@ -344,9 +350,7 @@ def _conformed(table: Any, schema: Any, path: str) -> Any:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return _json_values(value)
-    if isinstance(value, np.generic):
+    if isinstance(value, (np.ndarray, np.generic)):
         return _json_values(value)
     if isinstance(value, (datetime.date, datetime.time)):  # datetimes too: ISO 8601
         return value.isoformat()

@@ -318,13 +318,15 @@ def check_learning_rate(config: Dict[str, Any]) -> List[str]:
             problems.append("solver.learning_rate_reducer: cannot lower a learning-rate schedule "
                             f"({path} is one); use a fixed learning rate with the reducer, or drop the reducer")
         return problems
-    return [f"{path}: must be a number or {'an import block' if not isinstance(rate, str) else _text_rate(rate)}"]
+    return [f"{path}: must be a number or an import block{_got_text(rate)}"]
 
 
-def _text_rate(text: str) -> str:
-    """YAML reads ``1e-2`` (no dot) as text: say so."""
+def _got_text(rate: Any) -> str:
+    """What a text learning rate was; YAML reads ``1e-2`` (no dot) as text: say so."""
+    if not isinstance(rate, str):
+        return ""
     try:
-        float(text)
+        float(rate)
     except ValueError:
-        return f"an import block, got the text {text!r}"
-    return f"an import block, got the text {text!r} (in YAML, write 1.0e-2 or 0.01: 1e-2 is read as text)"
+        return f", got the text {rate!r}"
+    return f", got the text {rate!r} (in YAML, write 1.0e-2 or 0.01: 1e-2 is read as text)"

@@ -30,6 +30,8 @@ import sysconfig
 from importlib import metadata
 from typing import Any, FrozenSet, Optional, Tuple
 
+from packaging.utils import canonicalize_name
+
 UNSAFE_LAYERS: Tuple[str, ...] = (
     "keras.layers.TFSMLayer",
     "keras.layers.Lambda",
@@ -104,7 +106,7 @@ def library_packages() -> FrozenSet[str]:
     closure = _dependency_closure("barrage")
     packages = {"barrage"}
     for package, distributions in metadata.packages_distributions().items():
-        if any(_normalise(d) in closure for d in distributions):
+        if any(canonicalize_name(d) in closure for d in distributions):
             packages.add(package)
     return frozenset(packages)
 
@@ -113,7 +115,7 @@ def _dependency_closure(root: str) -> FrozenSet[str]:
     seen = set()
     todo = [root]
     while todo:
-        name = _normalise(todo.pop())
+        name = canonicalize_name(todo.pop())
         if name in seen:
             continue
         seen.add(name)
@@ -125,7 +127,3 @@ def _dependency_closure(root: str) -> FrozenSet[str]:
             if "extra ==" not in requirement:
                 todo.append(re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0])
     return frozenset(seen)
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
