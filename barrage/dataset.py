@@ -24,8 +24,6 @@ from typing import (
 
 import numpy as np
 
-from barrage.errors import DataError
-
 if TYPE_CHECKING:  # pragma: no cover - for the InputRecords alias only
     import pandas
 
@@ -318,19 +316,17 @@ def _refuse_text_among_numbers(table: Any, keys: Sequence[str], arrays: List[np.
     """One vector of numeric columns and a text one (mostly text: a few values that are
     not numbers are refused when the column is read): the error names the column and its
     first value that is not a number."""
-    import pandas as pd
+    from barrage.records.table import non_numbers, not_a_number  # the column rules live there
 
     for key, array in zip(keys, arrays):
         if array.dtype.kind != "O" or array.ndim != 1:
             continue
-        values = pd.Series(array, dtype=object)
-        bad = (pd.to_numeric(values, errors="coerce").isna() & values.notna()).to_numpy()
+        _, bad = non_numbers(array)
         if bad.any():
             index = int(np.argmax(bad))
             numbers = getattr(table, "record_numbers", None)
             record = int(numbers([index])[0]) if numbers is not None else index
-            origin = getattr(table, "origin", "records")
-            raise DataError(f"{origin}: column '{key}', record {record}: {array[index]!r} cannot become a number")
+            raise not_a_number(getattr(table, "origin", "records"), key, record, array[index])
 
 
 class KeySelector(RecordLoader):

@@ -313,13 +313,24 @@ def clean_column(key: str, values: np.ndarray, origin: str, offset: int = 0) -> 
         return values
     if isinstance(values[0], (list, tuple, np.ndarray)):
         return stack_vectors(key, list(values), origin, offset)
-    series = pd.Series(values, dtype=object)
-    numeric = pd.to_numeric(series, errors="coerce")
+    numeric, bad = non_numbers(values)
     converts = numeric.notna().to_numpy()
-    bad = ~converts & series.notna().to_numpy()
     if not bad.any():
         return numeric.to_numpy() if converts.any() else values
     if bad.sum() >= converts.sum():
         return values  # a text column
     index = int(np.argmax(bad))
-    raise DataError(f"{origin}: column '{key}', record {offset + index}: {values[index]!r} cannot become a number")
+    raise not_a_number(origin, key, offset + index, values[index])
+
+
+def non_numbers(values: np.ndarray) -> "tuple[pd.Series, np.ndarray]":
+    """A column of Python values as numbers where they are numbers (or text that reads
+    as one), and the mask of the values that are neither a number nor missing."""
+    series = pd.Series(values, dtype=object)
+    numeric = pd.to_numeric(series, errors="coerce")
+    return numeric, (numeric.isna() & series.notna()).to_numpy()
+
+
+def not_a_number(origin: str, key: str, record: int, value: Any) -> DataError:
+    """The error for a value that should be a number, naming its column and record."""
+    return DataError(f"{origin}: column '{key}', record {record}: {value!r} cannot become a number")
