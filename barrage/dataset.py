@@ -304,6 +304,10 @@ def _select(record: Record, keys: KeySpec) -> Any:
 def _select_columns(table: Any, keys: KeySpec) -> np.ndarray:
     if isinstance(keys, str):
         return table.column(keys)
+    read_matrix = getattr(table, "float_matrix", None)  # a list of dicts of floats: read as rows
+    matrix = read_matrix(list(keys)) if read_matrix is not None else None
+    if matrix is not None:
+        return matrix
     gather = getattr(table, "columns", None)  # a RecordTable gathers many keys in one pass
     values = gather(list(keys)) if gather is not None else [table.column(key) for key in keys]
     arrays = [np.asarray(value) for value in values]

@@ -250,6 +250,57 @@ def test_columns_gathered_together_read_as_each_column_alone() -> None:
         read_records(without, "training records").columns(["a", "c"])
 
 
+def test_float_matrix_of_dicts_is_the_columns_side_by_side() -> None:
+    """Dicts of floats are read row by row into one matrix, equal to their columns
+    stacked; a slice or selection of the table is the same rows of it; a key the matrix
+    holds still reads as a column."""
+    rows = [{"a": 0.5 * i, "b": float(i) ** 2, "c": -1.0 * i, "t": f"r{i}"} for i in range(7)]
+    table = read_records(rows)
+    matrix = table.float_matrix(["c", "a", "b"])
+    assert matrix is not None and matrix.shape == (7, 3) and matrix.dtype == np.float64
+    np.testing.assert_array_equal(matrix, np.stack([read_records(rows).column(k) for k in "cab"], axis=1))
+    matrix[0, 0] = 99.0  # a matrix of its own (writable), not a view of the records
+    assert rows[0]["c"] == 0.0
+    np.testing.assert_array_equal(table.slice(2, 5).float_matrix(["c", "a", "b"]), matrix[2:5])
+    np.testing.assert_array_equal(table.take([6, 1]).float_matrix(["c", "a", "b"]), matrix[[6, 1]])
+    np.testing.assert_array_equal(table.column("b"), [float(i) ** 2 for i in range(7)])
+    assert table.float_matrix(["a", "t"]) is None  # text: read column by column
+    assert table.float_matrix(["a"]) is None and table.float_matrix(["a", "a"]) is None
+    assert read_records(pd.DataFrame(rows)).float_matrix(["a", "b"]) is None  # a frame has its columns
+
+
+class CountedRows(list):
+    """A list of dicts that counts the passes over it."""
+
+    count = 0
+
+    def __iter__(self) -> Any:
+        self.count += 1
+        return super().__iter__()
+
+
+@pytest.mark.parametrize("value, error", [
+    (None, None),  # missing: NaN, refused later where the loader names it
+    ("oops", r"column 'b', record 4: 'oops' cannot become a number"),
+    (10 ** 400, r"column 'b', record 4: 1000.*\.\.\..*0 cannot become a number"),
+])
+def test_a_value_the_matrix_cannot_take_reads_as_its_column_does(value: Any, error: Any) -> None:
+    from barrage.dataset import KeySelector, RecordMode
+
+    rows = [{"a": 0.5 * i, "b": float(i)} for i in range(6)]
+    rows[4]["b"] = value
+    loader = KeySelector(RecordMode.SCORE, inputs={"x": ["a", "b"]})
+    if error is None:
+        passes = CountedRows(rows)
+        table = RecordTable.from_rows(passes)
+        assert table.float_matrix(["a", "b"]) is None
+        assert np.isnan(loader.load_columns(table)[0]["x"][4, 1])
+        assert passes.count == 1 + 2  # one failed pass over all keys (not tried again), then a key at a time
+        return
+    with pytest.raises(DataError, match=error):
+        loader.load_columns(read_records(rows))
+
+
 def test_numbers_written_as_text_become_numbers() -> None:
     column = read_records([{"x": "1.5"}, {"x": 2}, {"x": None}]).column("x")
     assert column.dtype.kind == "f"
