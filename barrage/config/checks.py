@@ -217,9 +217,17 @@ def _bind_optimizer(obj: Any, params: Dict[str, Any]) -> None:
         for name, parameter in signature.parameters.items()
         if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
     }
-    for key in params:
+    for key, value in params.items():
         if key not in named:
             raise TypeError(f"got an unexpected keyword argument '{key}'{_close(key, named)}")
+        default = signature.parameters[key].default
+        if _is_number(default) and not (_is_number(value) or isinstance(value, dict)):
+            # Keras keeps it as given and fails at the first step, far from the config
+            raise TypeError(f"'{key}' must be a number (its default is {default}), got {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _bind_after_first(obj: Any, params: Dict[str, Any]) -> None:
@@ -250,7 +258,10 @@ def resolve_imports(config: Dict[str, Any], registry: Registry) -> List[str]:
 def _resolve_block(
     path: str, kind: str, block: Any, binder: Callable[..., Any], registry: Registry, problems: List[str]
 ) -> Any:
-    if not isinstance(block, dict) or not isinstance(block.get("import"), str) or not block["import"]:
+    problem = _block_shape_problem(block)
+    if problem is not None:
+        if ".params." in path:  # a block inside a component's params: outside the schema's reach
+            problems.append(f"{path}{problem}")
         return None
     params = block.get("params")
     if params is None:
@@ -272,6 +283,20 @@ def _resolve_block(
     return resolved
 
 
+def _block_shape_problem(block: Any) -> Optional[str]:
+    """What keeps ``block`` from being an import block (a suffix for its path), if anything."""
+    if block is None:
+        return ": is required"
+    if not isinstance(block, dict):
+        return ": must be an import block (a mapping with 'import' and 'params')"
+    name = block.get("import")
+    if name is None:
+        return ".import: is required"
+    if not isinstance(name, str):
+        return ".import: must be of type string"
+    return ".import: must not be empty" if not name.strip() else None
+
+
 def _nested_blocks(path: str, obj: Any, params: Any) -> Iterator[Tuple[str, str, Any, Callable[..., Any]]]:
     """The import blocks a resolved component declares in its params (``component_params``)."""
     declared = getattr(obj, "component_params", None)
@@ -283,7 +308,8 @@ def _nested_blocks(path: str, obj: Any, params: Any) -> Iterator[Tuple[str, str,
         if isinstance(value, list):
             for index, block in enumerate(value):
                 yield f"{path}.params.{param}[{index}]", kind, block, binder
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) or (value is not None and not _waits_for_something(value)):
+            # a block, or a value that should be one (a network param "{{name}}" is filled later)
             yield f"{path}.params.{param}", kind, value, binder
 
 
