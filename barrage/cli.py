@@ -20,11 +20,13 @@ import shlex
 import signal
 import sys
 import warnings
+from importlib import metadata
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import click
 
 from barrage.errors import BarrageError, PluginError
+from barrage.plugins import ENTRY_POINT_GROUP
 from barrage.registry import KIND_NAMES
 from barrage.runtime import Runtime
 
@@ -118,6 +120,7 @@ def cli(ctx: click.Context, strict: bool, allow_unsafe_layers: bool, debug: bool
     ctx.obj["runtime"] = runtime.with_policy(**changes) if changes else runtime
     if ctx.invoked_subcommand not in ("components", "plugins"):  # those list failures themselves
         _warn_failed_plugins()
+    _warn_unknown_disabled_plugins()
 
 
 def current_runtime() -> Runtime:
@@ -159,6 +162,14 @@ def _warn_failed_plugins() -> None:
             f"and was skipped: {failure.error}",
             err=True,
         )
+
+
+def _warn_unknown_disabled_plugins() -> None:
+    plugins = current_runtime().plugins
+    for name in plugins.unknown_disabled:  # a misspelt name would otherwise leave the plugin on, silently
+        installed = ", ".join(sorted(metadata.entry_points(group=ENTRY_POINT_GROUP).names)) or "none"
+        click.echo(f"warning: BARRAGE_DISABLE_PLUGINS names '{name}', which no installed plugin is called "
+                   f"(installed: {installed})", err=True)
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -228,14 +239,17 @@ def plugins_list(as_json: bool) -> None:
         {"name": f.name, "distribution": f.distribution, "version": f.version, "error": f.error}
         for f in manager.failures
     ]
+    disabled = manager.disabled
     if as_json:
-        click.echo(json.dumps({"loaded": loaded, "failed": failed}, indent=2))
+        click.echo(json.dumps({"loaded": loaded, "failed": failed, "disabled": disabled}, indent=2))
         return
     for info in loaded:
         click.echo(f"{info['name']}  {info['distribution']} {info['version']}  hooks: {', '.join(info['hooks'])}")
     for failure in failed:
         click.echo(f"{failure['name']}  {failure['distribution']} {failure['version']}  FAILED: {failure['error']}")
-    if not loaded and not failed:
+    for name in disabled:
+        click.echo(f"{name}  disabled (BARRAGE_DISABLE_PLUGINS)")
+    if not loaded and not failed and not disabled:
         click.echo("(no plugins)")
 
 

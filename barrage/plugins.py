@@ -67,6 +67,8 @@ class PluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.infos: Dict[str, PluginInfo] = {}
         self.failures: List[PluginFailure] = []
+        self.disabled: List[str] = []  # installed plugins skipped on request (BARRAGE_DISABLE_PLUGINS)
+        self.unknown_disabled: List[str] = []  # names asked to be skipped that no plugin has
         self.trace_stream = trace
 
     # -- loading ----------------------------------------------------------------------
@@ -77,9 +79,12 @@ class PluginManager(pluggy.PluginManager):
         A plugin that fails to import or has an invalid hook is recorded in
         :attr:`failures` and skipped, or raised as a ``PluginError`` when ``strict``.
         """
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
         for name in disabled:
             self.set_blocked(name)
-        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        self.disabled = sorted(set(disabled) & set(entry_points.names))
+        self.unknown_disabled = sorted(set(disabled) - set(entry_points.names))
+        for entry_point in entry_points:
             if self.is_blocked(entry_point.name):
                 continue
             distribution, version = distribution_of(entry_point)

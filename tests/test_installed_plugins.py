@@ -265,7 +265,9 @@ def test_disabling_the_plugin_removes_its_hooks_and_hook_components(installed_pl
     listed = components(installed_plugins, env=env)
     assert ("augmentor", "example_jitter") not in listed
     assert listed[("loader", "ExampleValuesLoader")]["source"] == EXAMPLE_SOURCE  # entry points stay
-    assert EXAMPLE_PLUGIN not in [p["name"] for p in plugins(installed_plugins, env=env)["loaded"]]
+    listing = plugins(installed_plugins, env=env)
+    assert EXAMPLE_PLUGIN not in [p["name"] for p in listing["loaded"]]
+    assert listing["disabled"] == [EXAMPLE_PLUGIN]  # the name no plugin has is not listed as disabled
 
     config_path = write_json(tmp_path / "config.json", plugin_config())
     result = installed_plugins.run("validate", config_path, env=env)
@@ -274,6 +276,10 @@ def test_disabling_the_plugin_removes_its_hooks_and_hook_components(installed_pl
     assert len(problems) == 1, result.stderr  # the entry-point loader still resolves
     assert "dataset.augmentor[0].import" in problems[0] and "example_jitter" in problems[0]
     assert "Traceback" not in result.stderr
+
+    assert "warning: BARRAGE_DISABLE_PLUGINS names 'some-other-plugin', which no installed plugin is called" \
+        in result.stderr  # a misspelt name would leave its plugin on: said on every command
+    assert f"'{EXAMPLE_PLUGIN}', which" not in result.stderr
 
     command = installed_plugins.run("example-hello", env=env)
     assert command.returncode == 2 and "No such command" in command.stderr
@@ -285,7 +291,7 @@ def test_disabling_autoload_loads_no_hook_plugin(installed_plugins):
     listed = components(installed_plugins, env=env)
     assert ("augmentor", "example_jitter") not in listed
     assert ("loader", "ExampleValuesLoader") in listed
-    assert plugins(installed_plugins, env=env) == {"loaded": [], "failed": []}
+    assert plugins(installed_plugins, env=env) == {"loaded": [], "failed": [], "disabled": []}
 
 
 # -- a broken distribution ------------------------------------------------------------
