@@ -385,8 +385,18 @@ def read_report(path: str, epochs_done: Optional[int] = None) -> List[Dict[str, 
     of the first ``epochs_done`` epochs (what a resumed run keeps)."""
     if not os.path.exists(path):
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if str(row.get("epoch", "")).isdigit()]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = [row for row in reader if str(row.get("epoch", "")).isdigit()]
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{path}: damaged: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise ArtifactError(f"{path}: damaged: {exc}") from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if reader.fieldnames is not None and "epoch" not in reader.fieldnames:
+        raise ArtifactError(f"{path}: damaged: its header has no 'epoch' column")
     if epochs_done is not None:
         rows = [row for row in rows if int(row["epoch"]) < epochs_done]
     return rows

@@ -308,7 +308,13 @@ class BarrageModel:
 
     def _abandon_if_empty(self, created: bool) -> None:
         """Remove a directory this run created if no epoch finished (nothing to resume)."""
-        if created and not artifacts.read_report(self.layout.report):
+        if not created:
+            return
+        try:
+            epochs = artifacts.read_report(self.layout.report)
+        except ArtifactError:  # unreadable: keep the directory, as for any doubt
+            return
+        if not epochs:
             shutil.rmtree(self.artifact_dir, ignore_errors=True)
 
     # -- loading and scoring ----------------------------------------------------------

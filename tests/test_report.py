@@ -168,6 +168,20 @@ def test_a_run_before_its_first_epoch_ended(tmp_path, config, records):
     png_size((tmp_path / "early" / "report" / "learning_curves.png").read_bytes())
 
 
+@pytest.mark.parametrize("content, problem", [
+    (b"epoch,loss\n0,\xff\xfe\n", "damaged: not UTF-8 text"),
+    (b"garbage,here\n1,2\n", "damaged: its header has no 'epoch' column"),
+])
+def test_a_damaged_training_report_is_named_not_read_as_no_epoch(tmp_path, config, records, content, problem):
+    config["solver"]["epochs"] = 1
+    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    (tmp_path / "run" / "training_report.csv").write_bytes(content)
+    done = invoke("report", tmp_path / "run")
+    assert done.exit_code == 2
+    assert f"training_report.csv: {problem}" in done.output
+    assert not (tmp_path / "run" / "report").exists()
+
+
 def test_the_page_escapes_what_it_shows():
     run = Run(root="r", config={"note": "<script>alert(1)</script>"}, rows=[], finished=False,
               network_params={"x": "<b>"})
