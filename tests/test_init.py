@@ -103,6 +103,8 @@ def test_missing_values_and_text_columns_are_left_out(tmp_path):
     ("y", pd.DataFrame({"c": ["a", "b"], "y": [1, 2]}), "no numeric column without missing values besides 'y' "
                                                         "to use as a feature (skipped: 'c' (not numeric))"),
     ("y", pd.DataFrame({"a": [1, 2, 3], "y": [1.0, None, 2.0]}), "record 1: column 'y' is missing"),
+    ("y", pd.DataFrame({"a": [1.5, 2.5, 3.5], "y": ["yes", "yes", "yes"]}),
+     "column 'y' holds one class ('yes') in every record; a classifier needs at least two"),
 ])
 def test_bad_data_exits_2_and_writes_nothing(tmp_path, target, frame, message):
     data = HOUSING / "train.csv" if frame is None else tmp_path / "train.csv"
