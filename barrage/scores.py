@@ -146,6 +146,19 @@ class ScoreWriter:
             raise DataError(f"{self.path}: the scores cannot be written as {self.extension}: {reason}") from None
         self.count += rows
 
+    def refuse_clashes(self, kept: Sequence[str], scores: Optional[Columns]) -> None:
+        """A kept column named as a column of the scores is refused. ``scores`` may be
+        any chunk's (the columns are the same), even one of no record, so that the check
+        comes before any prediction; ``None`` (not known yet) checks nothing."""
+        if scores is None:
+            return
+        written = _flat_columns(scores) if self.extension == ".csv" else scores
+        for name in kept:
+            if name in scores:
+                raise DataError(f"--keep {name}: the scores have an output named '{name}' too")
+            if name in written:
+                raise DataError(f"--keep {name}: the CSV scores have a column named '{name}' too (a vector output's)")
+
     def _kept_table(self, kept: Columns, scores: Columns, first_record: int) -> Any:
         """The kept columns as an Arrow table in the first chunk's types (see the module
         docstring); on the first chunk, a name that is also a column of the scores is
@@ -153,13 +166,7 @@ class ScoreWriter:
         import pyarrow as pa
 
         if self._kept_types is None:
-            written = _flat_columns(scores) if self.extension == ".csv" else scores
-            for name in kept:
-                if name in scores:
-                    raise DataError(f"--keep {name}: the scores have an output named '{name}' too")
-                if name in written:
-                    raise DataError(f"--keep {name}: the CSV scores have a column named '{name}' too "
-                                    "(a vector output's)")
+            self.refuse_clashes(list(kept), scores)
         arrays = [_kept_array(name, values) for name, values in kept.items()]
         if self._kept_types is None:
             # a column with no value at all in the first chunk says nothing of its type: text

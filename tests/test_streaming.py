@@ -262,6 +262,18 @@ def test_keep_names_a_missing_column_or_a_clash_and_writes_nothing(scoring, tmp_
     assert sorted(os.listdir(tmp_path)) == ["labelled.parquet", "split.parquet"]
 
 
+def test_a_keep_clash_is_refused_before_anything_is_predicted(scoring, tmp_path, monkeypatch):
+    from barrage import DataError
+    from barrage.scoring import Scorer
+
+    predicted = []
+    monkeypatch.setattr(Scorer, "_predict", lambda self, source: predicted.append(source) or {})
+    frame = labelled_frame(20, 3).rename(columns={"label": "label_0"})
+    with pytest.raises(DataError, match="--keep label_0: the CSV scores have a column named 'label_0'"):
+        BarrageModel(scoring["run"]).score_file(frame, str(tmp_path / "scores.csv"), keep=["label_0"])
+    assert predicted == [] and os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("extension", [".csv", ".jsonl", ".parquet"])
 def test_kept_columns_keep_their_first_chunks_type_and_missing_values_are_null(
         scoring, tmp_path, monkeypatch, extension):
