@@ -25,8 +25,7 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
         self.final_path = layout.best_weights
         self.relative = os.path.relpath(self.final_path, layout.root).replace(os.sep, "/")
         self.manifest = Manifest(layout.root)
-        directory = os.path.dirname(self.final_path)
-        temporary = os.path.join(directory, f"{artifacts.TEMPORARY_PREFIX}best-{artifacts.BEST_WEIGHTS}")
+        temporary = artifacts.temporary_path(self.final_path)  # a leftover of a kill is known as one
         super().__init__(filepath=temporary, save_best_only=True, save_weights_only=True, **kwargs)
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
