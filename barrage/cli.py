@@ -165,11 +165,11 @@ def _warn_failed_plugins() -> None:
 
 
 def _warn_unknown_disabled_plugins() -> None:
-    plugins = current_runtime().plugins
-    for name in plugins.unknown_disabled:  # a misspelt name would otherwise leave the plugin on, silently
-        installed = ", ".join(sorted(metadata.entry_points(group=ENTRY_POINT_GROUP).names)) or "none"
+    unknown = current_runtime().plugins.unknown_disabled
+    installed = ", ".join(sorted(metadata.entry_points(group=ENTRY_POINT_GROUP).names)) if unknown else ""
+    for name in unknown:  # a misspelt name would otherwise leave the plugin on, silently
         click.echo(f"warning: BARRAGE_DISABLE_PLUGINS names '{name}', which no installed plugin is called "
-                   f"(installed: {installed})", err=True)
+                   f"(installed: {installed or 'none'})", err=True)
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -336,9 +336,13 @@ def train(config_path: str, train_data: str, validation_data: str, artifact_dir:
 def _interrupted(exc: KeyboardInterrupt, model: Any, resume_command: str) -> Interrupted:
     """What an interrupted training run says: how to continue, or that nothing was kept."""
     from barrage.artifacts import read_report
+    from barrage.errors import ArtifactError
 
     how, code = failure(exc)
-    epochs = len(read_report(model.layout.report)) if os.path.isdir(model.artifact_dir) else 0
+    try:
+        epochs = len(read_report(model.layout.report)) if os.path.isdir(model.artifact_dir) else 0
+    except ArtifactError as problem:  # the directory is kept (see BarrageModel): say so and why
+        return Interrupted(f"{how}; the run is kept but {problem}", code)
     if epochs:
         return Interrupted(f"{how} after {epochs} epoch(s); continue with: {resume_command}", code)
     return Interrupted(f"{how} before the first epoch ended; nothing was kept", code)

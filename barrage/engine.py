@@ -371,7 +371,7 @@ class BarrageModel:
                 if progress is not None and progress.total is None:
                     progress.total = scorer.total
                 if keep:
-                    writer.refuse_clashes(list(keep), scorer.empty_scores())  # before predicting, when known
+                    writer.refuse_clashes(list(keep), scorer.known_columns())  # before predicting, if known
                 for table, columns in scorer.scored(chunks):
                     first_record = int(table.record_numbers([0])[0])
                     writer.write(columns, kept_columns(table, list(keep)), first_record=first_record)

@@ -101,6 +101,17 @@ class Scorer:
             return None
         return self._postprocess({name: np.zeros((0, *shape), dtype=np.float32) for name, shape in shapes.items()})
 
+    def known_columns(self) -> Optional[Columns]:
+        """The score columns as they will be written (of no record), known before any
+        record is scored; ``None`` when they are not: a plugin's ``barrage_post_score``
+        may change them, or the transformer cannot postprocess what it has not seen."""
+        if self.plugins.hook.barrage_post_score.get_hookimpls():
+            return None
+        try:
+            return self.empty_scores()
+        except Exception:  # a user postprocess that needs a record: known after the first chunk
+            return None
+
     def _source(self, chunk: RecordTable) -> BatchSource:
         return make_batch_source(chunk, mode=RecordMode.SCORE, loader=self.transformer.loader,
                                  transformer=self.transformer, batch_size=self.batch_size,

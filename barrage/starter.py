@@ -72,7 +72,9 @@ def starter_config(frame: pd.DataFrame, target: str, registry: Registry, origin:
     classes: Optional[List[Any]] = None
     if task == "classification":
         classes = sorted(pd.unique(labels).tolist(), key=lambda v: (isinstance(v, str), v))
-        if len(classes) < 2:  # a classifier of one class learns nothing, and would score 1.0 always
+        if not classes:
+            raise DataError(f"{origin}: no records")
+        if len(classes) == 1:  # a classifier of one class learns nothing, and would score 1.0 always
             raise DataError(f"{origin}: column '{target}' holds one class ({classes[0]!r}) in every record; "
                             "a classifier needs at least two (is this the whole data?)")
         output, units, transformer = _classification(name, classes, registry, origin, target)

@@ -265,6 +265,8 @@ def test_params_that_fit_are_accepted(config, user_code):
         "params": {"beta_1": 0.8, "clipnorm": 1.0},
     }
     prepare_config(config)
+    config["solver"]["optimizer"] = {"import": "Muon", "learning_rate": 0.01, "params": {"rms_rate": None}}
+    prepare_config(config)  # a numeric param that None switches off
 
 
 def test_the_resolved_config_says_where_every_component_came_from(config, user_code):
@@ -414,7 +416,12 @@ CATALOGUE = [
     ("optimizer-unknown-param", _set("solver", "optimizer", "params", value={"beta": 0.9}),
      "solver.optimizer.params: do not fit Adam"),
     ("optimizer-param-text", _set("solver", "optimizer", "params", value={"beta_1": "high"}),
-     "solver.optimizer.params: do not fit Adam: 'beta_1' must be a number (its default is 0.9), got 'high'"),
+     "solver.optimizer.params: do not fit Adam: 'beta_1' must be a number (its default is 0.9), got the text 'high'"),
+    ("optimizer-param-yaml-exponent", _set("solver", "optimizer", "params", value={"epsilon": "1e-7"}),
+     "solver.optimizer.params: do not fit Adam: 'epsilon' must be a number (its default is 1e-07), got the text "
+     "'1e-7' (in YAML, write 1.0e-2"),
+    ("import-blank", _set("solver", "optimizer", "import", value="  "),
+     "solver.optimizer.import: optimizer name must be a non-empty string"),
     ("optimizer-param-bool", _set("solver", "optimizer", "params", value={"epsilon": True}),
      "solver.optimizer.params: do not fit Adam: 'epsilon' must be a number"),
     ("learning-rate-missing", _delete("solver", "optimizer", "learning_rate"),

@@ -274,6 +274,25 @@ def test_a_keep_clash_is_refused_before_anything_is_predicted(scoring, tmp_path,
     assert predicted == [] and os.listdir(tmp_path) == []
 
 
+def test_a_keep_named_like_an_output_a_plugin_renames_is_not_refused(scoring, tmp_path):
+    """barrage_post_score may change the score columns: they are only known once scored."""
+    from barrage import Runtime
+    from barrage.hookspecs import hookimpl
+
+    class Renamer:
+        @hookimpl
+        def barrage_post_score(self, context, scores):
+            return [{"score": score["label"]} for score in scores]
+
+    runtime = Runtime()
+    runtime.register_plugin(Renamer(), "renamer")
+    frame = labelled_frame(20, 3)
+    output = str(tmp_path / "scores.jsonl")
+    BarrageModel(scoring["run"], runtime=runtime).score_file(frame, output, keep=["label"])
+    written = pd.read_json(output, lines=True)
+    assert list(written.columns) == ["label", "score"] and list(written["label"]) == list(frame["label"])
+
+
 @pytest.mark.parametrize("extension", [".csv", ".jsonl", ".parquet"])
 def test_kept_columns_keep_their_first_chunks_type_and_missing_values_are_null(
         scoring, tmp_path, monkeypatch, extension):

@@ -221,9 +221,10 @@ def _bind_optimizer(obj: Any, params: Dict[str, Any]) -> None:
         if key not in named:
             raise TypeError(f"got an unexpected keyword argument '{key}'{_close(key, named)}")
         default = signature.parameters[key].default
-        if _is_number(default) and not (_is_number(value) or isinstance(value, dict)):
+        if _is_number(default) and isinstance(value, (str, bool)):  # None may mean "off" (Muon's rms_rate)
             # Keras keeps it as given and fails at the first step, far from the config
-            raise TypeError(f"'{key}' must be a number (its default is {default}), got {value!r}")
+            got = _got_text(value) or f", got {value!r}"
+            raise TypeError(f"'{key}' must be a number (its default is {default}){got}")
 
 
 def _is_number(value: Any) -> bool:
@@ -294,7 +295,7 @@ def _block_shape_problem(block: Any) -> Optional[str]:
         return ".import: is required"
     if not isinstance(name, str):
         return ".import: must be of type string"
-    return ".import: must not be empty" if not name.strip() else None
+    return ".import: must not be empty" if not name else None  # a blank one: the registry names it
 
 
 def _nested_blocks(path: str, obj: Any, params: Any) -> Iterator[Tuple[str, str, Any, Callable[..., Any]]]:
@@ -347,12 +348,12 @@ def check_learning_rate(config: Dict[str, Any]) -> List[str]:
     return [f"{path}: must be a number or an import block{_got_text(rate)}"]
 
 
-def _got_text(rate: Any) -> str:
-    """What a text learning rate was; YAML reads ``1e-2`` (no dot) as text: say so."""
-    if not isinstance(rate, str):
+def _got_text(value: Any) -> str:
+    """What a text number was; YAML reads ``1e-2`` (no dot) as text: say so."""
+    if not isinstance(value, str):
         return ""
     try:
-        float(rate)
+        float(value)
     except ValueError:
-        return f", got the text {rate!r}"
-    return f", got the text {rate!r} (in YAML, write 1.0e-2 or 0.01: 1e-2 is read as text)"
+        return f", got the text {value!r}"
+    return f", got the text {value!r} (in YAML, write 1.0e-2 or 0.01: 1e-2 is read as text)"

@@ -128,7 +128,7 @@ class RowStore(ColumnStore):
     def float_matrix(self, keys: Sequence[str]) -> Optional[np.ndarray]:
         """Keys whose values are all floats are read row by row straight into the
         matrix, each dict visited once; no column is built only to be stacked back. The
-        matrix is kept, as columns are."""
+        matrix is kept, as columns are (tables hand out copies of it)."""
         wanted = tuple(keys)
         if wanted not in self._matrices:
             first = self.rows[0] if len(self.rows) else {}
@@ -145,13 +145,22 @@ class RowStore(ColumnStore):
 
         Each dict's values are packed as C doubles by ``struct`` and the bytes joined:
         the fastest way CPython has to turn many Python floats into an array (faster
-        than ``np.fromiter`` over the same values)."""
+        than ``np.fromiter`` over the same values). ``struct`` takes numbers only; NumPy,
+        slower, also reads ``None`` (as NaN, missing) and text that is a number, so it
+        has a second go before the columns are read one by one."""
         row = struct.Struct(f"={len(keys)}d")
+        rows = map(operator.itemgetter(*keys), self.rows)
         try:
-            packed = bytearray().join(itertools.starmap(row.pack, map(operator.itemgetter(*keys), self.rows)))
+            packed = bytearray().join(itertools.starmap(row.pack, rows))
+            return np.frombuffer(packed, dtype=np.float64).reshape(len(self.rows), len(keys))
         except (KeyError, TypeError, OverflowError, struct.error):
+            pass
+        values = itertools.chain.from_iterable(map(operator.itemgetter(*keys), self.rows))
+        try:
+            gathered = np.fromiter(values, dtype=np.float64, count=len(self.rows) * len(keys))
+        except (KeyError, TypeError, ValueError, OverflowError):
             return None
-        return np.frombuffer(packed, dtype=np.float64).reshape(len(self.rows), len(keys))
+        return gathered.reshape(len(self.rows), len(keys))
 
     def raw(self, key: str) -> np.ndarray:
         if key in self._gathered:
@@ -246,9 +255,11 @@ class RecordTable(Sequence):
         store reads them straight into that shape (dicts whose values are floats);
         ``None`` when :meth:`columns` is the way to read them."""
         values = self.store.float_matrix(keys)
-        if values is None or self.selection is None:
-            return values
-        return values[self.selection]
+        if values is None:
+            return None
+        if self.selection is None or isinstance(self.selection, slice):
+            return values[self.selection or slice(None)].copy()  # the caller's own, as a stack was
+        return values[self.selection]  # a take: a copy already
 
     def raw_column(self, key: str) -> np.ndarray:
         """The values of ``key`` as they were read (no conversion), e.g. identifiers."""
@@ -391,4 +402,9 @@ def _beyond_floats(value: Any) -> bool:
 
 def not_a_number(origin: str, key: str, record: int, value: Any) -> DataError:
     """The error for a value that should be a number, naming its column and record."""
-    return DataError(f"{origin}: column '{key}', record {record}: {reprlib.repr(value)} cannot become a number")
+    return DataError(f"{origin}: column '{key}', record {record}: {_SHORT.repr(value)} cannot become a number")
+
+
+_SHORT = reprlib.Repr()  # a value in a message: an integer of 400 digits abbreviated, text mostly whole
+_SHORT.maxstring = 200
+_SHORT.maxlong = 40
