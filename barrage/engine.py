@@ -237,6 +237,7 @@ class BarrageModel:
 
     def summary(self) -> str:
         """One paragraph on the finished run: best epoch, its monitored value, where it is."""
+        self.layout.require()  # a directory that is not there has no summary
         rows = artifacts.read_report(self.layout.report)
         lines = [f"trained {len(rows)} epoch(s); artifacts in {self.artifact_dir}"]
         block = (self.config or {}).get("services", {}).get("best_checkpoint")
@@ -363,6 +364,7 @@ class BarrageModel:
         ``output`` (``.csv``, ``.json``, ``.jsonl`` or ``.parquet``), with the ``keep`` input
         columns first; ``shard`` scores one contiguous block. Memory does not grow with the
         number of records. Returns the number of records written."""
+        keep = [keep] if isinstance(keep, str) else list(keep)  # one column may be named alone
         check_output_path(output, overwrite)  # before any work
         refuse_run_files(output, self.artifact_dir)
         try:
@@ -391,6 +393,7 @@ class BarrageModel:
     def _scoring(self, records: RecordsLike, batch_size: Optional[int],
                  shard: Optional[Shard] = None) -> Iterator[Tuple[Scorer, Iterator[Any]]]:
         """The scorer and the chunks of ``records``, between the pre- and end hooks."""
+        _check_batch_size(batch_size)
         if self.network is None:
             self.load()
         assert self.config is not None
@@ -409,6 +412,7 @@ class BarrageModel:
         MAE, RMSE and R² (see :mod:`barrage.evaluation`)."""
         from barrage.evaluation import Evaluation
 
+        _check_batch_size(batch_size)
         if self.network is None:
             self.load()
         assert self.config is not None and self.transformer is not None
@@ -427,6 +431,11 @@ class BarrageModel:
 
 
 # -- helpers --------------------------------------------------------------------------
+
+
+def _check_batch_size(batch_size: Optional[int]) -> None:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size: must be a whole number of at least 1, got {batch_size!r}")
 
 
 def _first(columns: Dict[str, Any]) -> Any:

@@ -27,6 +27,7 @@ from barrage.dataset import RecordMode, RecordTransformer, unstack_data_record
 from barrage.errors import DataError
 from barrage.model import check_against_network
 from barrage.records import CHUNK_ROWS, RecordsLike, RecordStream, RecordTable, open_records
+from barrage.records.table import check_shard
 from barrage.scores import columns_of, records_of
 from barrage.sources import BatchSource, make_batch_source
 
@@ -39,6 +40,9 @@ class Shard:
 
     index: int
     count: int
+
+    def __attrs_post_init__(self) -> None:
+        check_shard(self.index, self.count)
 
     @classmethod
     def parse(cls, text: str) -> "Shard":

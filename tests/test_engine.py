@@ -62,6 +62,13 @@ def test_single_output_run_writes_every_artifact_and_scores_like_the_trained_net
         expected = network.predict(x, verbose=0)["label"]
         np.testing.assert_allclose(np.stack([s["label"] for s in scores]), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose([s["label"].sum() for s in scores], 1.0, rtol=1e-5)
+    for bad in (0, -1, 2.5, True):  # refused as the CLI refuses it, before TensorFlow's own errors
+        with pytest.raises(ValueError, match=rf"batch_size: must be a whole number of at least 1, got {bad!r}"):
+            BarrageModel(artifact_dir).predict(scoring, batch_size=bad)
+        with pytest.raises(ValueError, match="batch_size: must be"):
+            BarrageModel(artifact_dir).evaluate(scoring, batch_size=bad)
+    with pytest.raises(ArtifactError, match="no such artifact directory"):
+        BarrageModel(tmp_path / "nowhere").summary()  # not "trained 0 epoch(s)"
 
 
 def test_load_restores_the_best_checkpoint_not_the_last_epoch(tmp_path, config, records):

@@ -236,6 +236,14 @@ def test_sharding_records_in_memory_and_bad_shards(scoring, tmp_path):
         model.score_file(scoring["frame"], output, keep=["id"], shard=_shard(number, 4))
         parts.append(pd.read_json(output, lines=True))
     assert list(pd.concat(parts)["id"]) == list(scoring["frame"]["id"])
+    from barrage import DataError
+
+    for index, count in ((4, 4), (-1, 4), (0, 0)):  # in memory as from a file: one clear error, nothing written
+        with pytest.raises(DataError, match=rf"shard {index + 1}/{count}: the "):
+            model.score_file(scoring["frame"], str(tmp_path / "none.csv"), shard=_shard(index, count))
+    assert not (tmp_path / "none.csv").exists()
+    model.score_file(scoring["frame"][:5], str(tmp_path / "one.csv"), keep="id")  # one column, named alone
+    assert list(pd.read_csv(tmp_path / "one.csv")["id"]) == list(scoring["frame"]["id"][:5])
     for text in ("4/3", "0/3", "a/b", "3", "1_0/2_0", "\uff11/\uff12", "1/0"):
         result = invoke("score", scoring["run"], scoring["files"][".csv"], "-o", tmp_path / "s.csv", "--shard", text)
         assert result.exit_code == 2 and f"--shard {text}:" in result.output, result.output

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from barrage.errors import DataError
-from barrage.records.table import RecordTable, shard_bounds
+from barrage.records.table import RecordTable, check_shard, shard_bounds
 
 SUPPORTED_EXTENSIONS = (".csv", ".json", ".jsonl", ".parquet")
 CHUNK_ROWS = 65536  # records per chunk of a stream
@@ -213,8 +213,7 @@ class RecordStream:
         """Shard ``index`` (from 0) of ``count`` contiguous blocks: whole Parquet row groups
         when there are enough of them, else equal ranges of records. Shards in order hold
         every record once, in file order."""
-        if not 0 <= index < count:
-            raise DataError(f"shard {index + 1}/{count}: the shard number must be between 1 and {count}")
+        check_shard(index, count)
         total = self.total()
         bounds = shard_bounds(total, count)
         edges = np.cumsum([0] + [f.rows for f in self.fragments()])

@@ -292,6 +292,7 @@ class RecordTable(Sequence):
         """Shard ``index`` (from 0) of ``count`` equal contiguous blocks of the records
         (what :meth:`RecordStream.shard <barrage.records.RecordStream.shard>` does for a
         file without enough row groups)."""
+        check_shard(index, count)
         bounds = shard_bounds(len(self), count)
         return self.slice(bounds[index], bounds[index + 1])
 
@@ -337,6 +338,14 @@ class RecordTable(Sequence):
 
 
 # -- turning values into columns ---------------------------------------------------------
+
+
+def check_shard(index: int, count: int) -> None:
+    """Refuse shard ``index`` (from 0) of ``count`` unless it is one."""
+    if not isinstance(count, int) or count < 1:
+        raise DataError(f"shard {index + 1}/{count}: the number of shards must be at least 1")
+    if not isinstance(index, int) or not 0 <= index < count:
+        raise DataError(f"shard {index + 1}/{count}: the shard number must be between 1 and {count}")
 
 
 def shard_bounds(total: int, count: int) -> List[int]:
