@@ -301,6 +301,21 @@ def category_key(value: Any) -> Optional[Hashable]:
     raise ValueError(f"{value!r} ({type(value).__name__}) cannot be a category; use text or numbers")
 
 
+def _as_kind(key: Optional[Hashable], kind: str) -> Optional[Hashable]:
+    """``key`` as a category of a vocabulary of ``kind``: records' values are read as
+    numbers or text depending on the other values beside them (``"7"`` alone is the
+    number 7, beside ``"A"`` the text ``"7"``), so a number is looked up by its text in a
+    vocabulary of text, and text that is a whole number by its number in one of numbers."""
+    if kind == "string" and isinstance(key, (int, float)) and not isinstance(key, bool):
+        return str(key)
+    if kind == "number" and isinstance(key, str):
+        try:
+            return int(key)
+        except ValueError:
+            return key
+    return key
+
+
 def _order(value: Hashable) -> Any:
     return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
 
@@ -363,6 +378,7 @@ class CategoricalEncoder(NamedTransformer):
         self.max_categories = max_categories
         self.vocabularies: Optional[Dict[str, Dict[str, List[Any]]]] = None
         self._lookups: Dict[str, Dict[str, Dict[Hashable, int]]] = {}
+        self._kinds: Dict[str, Dict[str, Optional[str]]] = {}  # each vocabulary's: text, numbers or mixed
 
     # -- fitting ----------------------------------------------------------------------
 
@@ -399,6 +415,8 @@ class CategoricalEncoder(NamedTransformer):
             group: {name: {key: index + 1 for index, key in enumerate(vocab)} for name, vocab in by_name.items()}
             for group, by_name in vocabularies.items()
         }
+        self._kinds = {group: {name: _vocabulary_kind(vocab) for name, vocab in by_name.items()}
+                       for group, by_name in vocabularies.items()}
         self.network_params = {
             f"vocab_size_{name}": len(vocab) + 1 for by_name in vocabularies.values() for name, vocab in by_name.items()
         }
@@ -416,6 +434,9 @@ class CategoricalEncoder(NamedTransformer):
         lookup = self._lookups[group][name]
         array = np.asarray(value, dtype=object)
         keys = self._keys(array, f"CategoricalEncoder: {group[:-1]} '{name}'")
+        kind = self._kinds[group][name]
+        if kind is not None:  # a code read as the other kind (digits read as a number) is still its category
+            keys = [_as_kind(key, kind) for key in keys]
         missing = MISSING_LABEL if group == "outputs" else OOV_ID
         ids = np.fromiter(
             (missing if key is None else lookup.get(key, OOV_ID) for key in keys), dtype=np.int32, count=len(keys)

@@ -240,8 +240,8 @@ def test_housing_example_trains_and_scores_prices_in_currency_units(tmp_path, ex
 
 def encoder(records, mode=RecordMode.TRAIN, **params):
     loader = KeySelector(mode, inputs={"colour": "colour", "size": "size"}, outputs={"kind": "kind"})
-    params = {"inputs": ["colour", "size"], "outputs": ["kind"], **params}
-    transformer = CategoricalEncoder(mode, loader, batch_size=3, **params)
+    params = {"inputs": ["colour", "size"], "outputs": ["kind"], "batch_size": 3, **params}
+    transformer = CategoricalEncoder(mode, loader, **params)
     transformer.fit(read_records(records))
     return transformer
 
@@ -270,6 +270,18 @@ def test_categorical_encoder_vocabulary_ids_oov_and_network_params():
     )
     assert batched[0]["colour"].tolist() == [1, 0, 2] and batched[0]["size"].tolist() == [3, 0, 1]
     assert batched[0]["colour"].dtype == np.int32
+
+
+def test_a_code_read_as_the_other_kind_is_still_its_category():
+    """Digits are read as a number alone and as text beside text ("7" alone is 7): a
+    record's id must not depend on the records scored with it."""
+    records = [{"colour": code, "size": 1, "kind": "cat"} for code in ("1", "2", "A", "B", "C", "D")]
+    transformer = encoder(records, mode=RecordMode.TRAIN, batch_size=10)  # one chunk: the column is text
+    assert transformer.vocabularies["inputs"]["colour"] == ["1", "2", "A", "B", "C", "D"]
+    alone = transformer.transform(({"colour": np.array([1]), "size": np.array(["1"], dtype=object)},))
+    beside = transformer.transform(({"colour": np.array(["1", "A"], dtype=object), "size": np.array([1, 1])},))
+    assert alone[0]["colour"].tolist() == [1] and beside[0]["colour"].tolist() == [1, 3]
+    assert alone[0]["size"].tolist() == [1]  # text that is a whole number, in a vocabulary of numbers
 
 
 def test_categorical_encoder_one_hot_and_max_categories():

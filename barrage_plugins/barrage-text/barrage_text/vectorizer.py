@@ -42,6 +42,9 @@ def tokenize(text: Any) -> List[str]:
         return []
     if isinstance(text, bytes):
         text = text.decode("utf-8")
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        # digits alone are read as a number ("10" is 10, unless text is beside it): their text
+        text = str(int(text)) if isinstance(text, float) and text.is_integer() else str(text)
     if not isinstance(text, str):
         raise ValueError(f"expected text, got {type(text).__name__} {text!r}")
     return _PUNCTUATION.sub(" ", text.lower()).split()

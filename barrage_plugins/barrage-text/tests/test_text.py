@@ -54,6 +54,8 @@ def test_tokenize_lowercases_strips_punctuation_and_splits_on_whitespace():
     assert tokenize("Hello, World!  It's\tfine...") == ["hello", "world", "it", "s", "fine"]
     assert tokenize(b"Bytes TOO") == ["bytes", "too"]
     assert tokenize(None) == [] and tokenize(float("nan")) == [] and tokenize("?!") == []
+    # digits alone may be read as a number: they are the same words as their text
+    assert tokenize(10) == tokenize("10") == ["10"] and tokenize(7.0) == ["7"] and tokenize(np.int64(3)) == ["3"]
 
 
 def test_vocabulary_keeps_the_most_frequent_words_and_passes_network_params():
@@ -118,8 +120,8 @@ def test_bad_params_and_data_give_clear_errors():
         TextVectorizer(RecordMode.TRAIN, loader, sequence_length=0)
     with pytest.raises(ConfigError, match=r"dataset.transformer.params.input: .*\['review'\].*\['text'\]"):
         TextVectorizer(RecordMode.TRAIN, loader, input="review").fit(read_records(CORPUS))
-    with pytest.raises(DataError, match="input 'text': expected text"):
-        vectorizer([{"text": 3.5, "label": 0}, {"text": "fine", "label": 1}])
+    with pytest.raises(DataError, match="input 'text': expected text, got bool True"):
+        vectorizer([{"text": True, "label": 0}, {"text": "fine", "label": 1}])
     with pytest.raises(DataError, match="no words"):
         vectorizer([{"text": "...", "label": 0}])
     with pytest.raises(ValueError, match="not fitted"):
