@@ -388,6 +388,7 @@ def read_report(path: str, epochs_done: Optional[int] = None) -> List[Dict[str, 
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
+            header = reader.fieldnames  # read while the file is open (None: an empty file)
             rows = [row for row in reader if str(row.get("epoch", "")).isdigit()]
     except UnicodeDecodeError:
         raise ArtifactError(f"{path}: damaged: not UTF-8 text") from None
@@ -395,7 +396,7 @@ def read_report(path: str, epochs_done: Optional[int] = None) -> List[Dict[str, 
         raise ArtifactError(f"{path}: damaged: {exc}") from None
     except OSError as exc:
         raise ArtifactError(f"{path}: cannot be read: {exc.strerror or exc}") from None
-    if reader.fieldnames is not None and "epoch" not in reader.fieldnames:
+    if header is not None and "epoch" not in header:
         raise ArtifactError(f"{path}: damaged: its header has no 'epoch' column")
     if epochs_done is not None:
         rows = [row for row in rows if int(row["epoch"]) < epochs_done]
