@@ -409,7 +409,7 @@ def predict(score_data: str, artifact_dir: str, output: str, **options: Any) -> 
 
 def _score_to_file(artifact_dir: str, data: str, output: str, usage: str, batch_size: Optional[int],
                    overwrite: bool, keep: Any, shard: Optional[str], quiet: bool) -> None:
-    from barrage.outputs import refuse_run_files
+    from barrage.outputs import refuse_input, refuse_run_files
     from barrage.progress import Progress
     from barrage.scores import check_output_path
     from barrage.scoring import Shard
@@ -419,9 +419,10 @@ def _score_to_file(artifact_dir: str, data: str, output: str, usage: str, batch_
             f"'{data}' is an artifact directory and '{artifact_dir}' a file: the two are the other way round "
             f"({usage})"
         )
+    parsed = Shard.parse(shard) if shard else None
     check_output_path(output, overwrite)  # before any work
     refuse_run_files(output, artifact_dir)
-    parsed = Shard.parse(shard) if shard else None
+    refuse_input(output, data)
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
 
@@ -454,11 +455,12 @@ def evaluate(artifact_dir: str, data: str, output: Optional[str], batch_size: Op
     """Evaluate the model in ARTIFACT_DIR on the labelled records of DATA: the config's
     losses and metrics, and per output a confusion matrix or MAE, RMSE and R²."""
     from barrage.evaluation import EVALUATION_EXTENSIONS, record_results, table, write_results
-    from barrage.outputs import check_output, refuse_run_files
+    from barrage.outputs import check_output, refuse_input, refuse_run_files
 
     if output:
         check_output(output, overwrite, extensions=EVALUATION_EXTENSIONS, what="evaluation")
         refuse_run_files(output, artifact_dir)
+        refuse_input(output, data)
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
 

@@ -30,7 +30,7 @@ from barrage.distribute import Distribution, choose_distribution, lost_worker_er
 from barrage.errors import ArtifactError, ConfigError, DataError
 from barrage.manifest import Manifest
 from barrage.model import build_network, check_against_network, compile_network, load_weights, sparse_label_ranges
-from barrage.outputs import refuse_run_files
+from barrage.outputs import refuse_input, refuse_run_files
 from barrage.progress import Progress
 from barrage.records import RecordsLike, RecordStream, RecordTable, open_records
 from barrage.runtime import Runtime, default_runtime
@@ -367,6 +367,7 @@ class BarrageModel:
         keep = [keep] if isinstance(keep, str) else list(keep)  # one column may be named alone
         check_output_path(output, overwrite)  # before any work
         refuse_run_files(output, self.artifact_dir)
+        refuse_input(output, data)
         try:
             with self._scoring(data, batch_size, shard) as (scorer, chunks), \
                     ScoreWriter(output, overwrite) as writer:

@@ -65,7 +65,7 @@ def check_export_output(path: str, fmt: str, overwrite: bool = False) -> None:
     if fmt == "keras":
         check_output(path, overwrite, extensions=(".keras",), what="Keras model")
     else:
-        check_output(path, overwrite, folder=True, what="SavedModel")
+        check_output(path, overwrite, folder=True, what="SavedModel", marker="saved_model.pb")
     check_output(signature_path(path, fmt), overwrite, what="signature description")
 
 

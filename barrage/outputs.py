@@ -43,11 +43,23 @@ def refuse_run_files(path: str, artifact_dir: str) -> None:
                         "(are two arguments the other way round?)")
 
 
+def refuse_input(path: str, data: object) -> None:
+    """A ``DataError`` if an output at ``path`` would replace its input ``data`` (a file
+    or a folder of files), even with ``--overwrite``."""
+    if not isinstance(data, (str, os.PathLike)):
+        return  # records in memory
+    out, source = os.path.realpath(path), os.path.realpath(os.fspath(data))
+    if out == source or out.startswith(source.rstrip(os.sep) + os.sep):
+        raise DataError(f"{path}: is the input {os.fspath(data)}; choose another output")
+
+
 def check_output(path: str, overwrite: bool = False, extensions: Optional[Sequence[str]] = None,
-                 folder: bool = False, what: str = "output") -> None:
+                 folder: bool = False, what: str = "output", marker: Optional[str] = None) -> None:
     """A ``DataError`` naming ``path`` if the output cannot go there: an extension not in
     ``extensions``, a parent folder that is missing or not writable, something already
-    there (unless ``overwrite``), or a file where a folder goes (and the reverse)."""
+    there (unless ``overwrite``), or a file where a folder goes (and the reverse). A
+    folder output with a ``marker`` (the file every such output holds) replaces only an
+    earlier one or an empty folder: ``--overwrite`` never deletes a folder of the user's."""
     extension = os.path.splitext(path)[1].lower()
     if extensions is not None and extension not in extensions:
         raise DataError(f"{path}: unsupported {what} type '{extension or '(none)'}'; use {', '.join(extensions)}")
@@ -64,6 +76,10 @@ def check_output(path: str, overwrite: bool = False, extensions: Optional[Sequen
         raise DataError(f"{path}: is a folder; give a file name for the {what}")
     if folder and not os.path.isdir(path):
         raise DataError(f"{path}: is a file; give a folder name for the {what}")
+    if folder and marker and not os.path.islink(path) and os.listdir(path) \
+            and not os.path.isfile(os.path.join(path, marker)):
+        raise DataError(f"{path}: is a folder that holds no {what} (no {marker}); --overwrite replaces only an "
+                        f"earlier {what} or an empty folder: choose another name")
 
 
 def publish_folder(path: str, fill: Callable[[str], None], overwrite: bool = False) -> None:

@@ -207,9 +207,14 @@ def test_bad_output_or_format_exits_2_before_any_work(housing, tmp_path):
     described = invoke("export", housing, tmp_path / "other")
     assert described.exit_code == 2 and "other.signature.json: already exists" in described.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.signature.json", "taken"]
-    replaced = invoke("export", housing, tmp_path / "taken", "--overwrite")
+    kept = invoke("export", housing, tmp_path / "taken", "--overwrite")  # a folder of the user's: never replaced
+    assert kept.exit_code == 2 and "taken: is a folder that holds no SavedModel (no saved_model.pb)" in kept.output
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["mine.txt"]
+    assert invoke("export", housing, tmp_path / "served").exit_code == 0
+    (tmp_path / "served" / "stale.txt").write_text("from before")
+    replaced = invoke("export", housing, tmp_path / "served", "--overwrite")  # an earlier export is
     assert replaced.exit_code == 0, replaced.output
-    assert (tmp_path / "taken" / "saved_model.pb").is_file() and not (tmp_path / "taken" / "mine.txt").exists()
+    assert (tmp_path / "served" / "saved_model.pb").is_file() and not (tmp_path / "served" / "stale.txt").exists()
 
 
 def test_names_formats_and_where_the_description_goes():

@@ -186,6 +186,22 @@ def test_a_damaged_training_report_is_named_not_read_as_no_epoch(tmp_path, confi
     assert not (tmp_path / "run" / "report").exists()
 
 
+def test_overwrite_replaces_an_earlier_report_never_a_folder_of_the_users(tmp_path, config, records):
+    config["solver"]["epochs"] = 1
+    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("x,y\n1,2\n")
+    refused = invoke("report", tmp_path / "run", "-o", data, "--overwrite")
+    assert refused.exit_code == 2 and "is a folder that holds no report (no report.html)" in refused.output
+    assert [p.name for p in data.iterdir()] == ["train.csv"]
+    assert invoke("report", tmp_path / "run", "-o", tmp_path / "first").exit_code == 0
+    again = invoke("report", tmp_path / "run", "-o", tmp_path / "first", "--overwrite")
+    assert again.exit_code == 0, again.output
+    (tmp_path / "empty").mkdir()
+    assert invoke("report", tmp_path / "run", "-o", tmp_path / "empty", "--overwrite").exit_code == 0
+
+
 def test_the_page_escapes_what_it_shows():
     run = Run(root="r", config={"note": "<script>alert(1)</script>"}, rows=[], finished=False,
               network_params={"x": "<b>"})

@@ -270,6 +270,15 @@ def test_keep_names_a_missing_column_or_a_clash_and_writes_nothing(scoring, tmp_
     assert sorted(os.listdir(tmp_path)) == ["labelled.parquet", "split.parquet"]
 
 
+def test_scores_never_replace_their_input(scoring, tmp_path):
+    data = tmp_path / "records.csv"
+    scoring["frame"][:10].to_csv(data, index=False)
+    before = data.read_bytes()
+    result = invoke("score", scoring["run"], data, "-o", data, "--overwrite")
+    assert result.exit_code == 2 and f"{data}: is the input" in result.output
+    assert data.read_bytes() == before
+
+
 def test_a_keep_clash_is_refused_before_anything_is_predicted(scoring, tmp_path, monkeypatch):
     from barrage import DataError
     from barrage.scoring import Scorer
