@@ -16,6 +16,7 @@ from barrage.config.checks import (
     check_callback_keywords,
     check_learning_rate,
     check_outputs,
+    check_reducer,
     correct_monitors,
     resolve_imports,
 )
@@ -59,6 +60,7 @@ def prepare_config(config: Any, runtime: Optional[Runtime] = None) -> Dict[str, 
     problems.extend(schema_problems(merged))
     problems.extend(check_outputs(merged))
     problems.extend(check_learning_rate(merged))
+    problems.extend(check_reducer(merged))
     correct_monitors(merged)
     problems.extend(check_callback_keywords(merged))
     problems.extend(resolve_imports(merged, registry))

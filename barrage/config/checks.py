@@ -324,6 +324,15 @@ def _params_problem(binder: Callable, obj: Any, params: Dict[str, Any]) -> Optio
     return None
 
 
+def check_reducer(config: Dict[str, Any]) -> List[str]:
+    """A learning-rate reducer lowers the rate: its factor is below 1 (above 1 the schema refuses)."""
+    reducer = _block(config, "solver", "learning_rate_reducer")
+    factor = reducer.get("factor") if isinstance(reducer, dict) else None
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor == 1:
+        return ["solver.learning_rate_reducer.factor: must be below 1 (the learning rate is multiplied by it)"]
+    return []
+
+
 def check_learning_rate(config: Dict[str, Any]) -> List[str]:
     """``learning_rate`` is a positive number or an import block."""
     optimizer = _block(config, "solver", "optimizer")
