@@ -29,6 +29,7 @@ import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import attrs
+import numpy as np
 
 from barrage import artifacts
 from barrage.artifacts import ArtifactLayout
@@ -82,6 +83,8 @@ def read_run(artifact_dir: str) -> Run:
     def optional(path: str) -> Any:
         return artifacts.read_json(path) if os.path.isfile(path) else None
 
+    evaluation = layout.path(artifacts.EVALUATION)
+
     return Run(
         root=artifact_dir,
         config=artifacts.read_json(layout.config),
@@ -89,9 +92,29 @@ def read_run(artifact_dir: str) -> Run:
         finished=Manifest(artifact_dir).finished(),
         network_params=optional(layout.network_params) or {},
         environment=optional(layout.environment) or {},
-        evaluation=optional(layout.path(artifacts.EVALUATION)),
+        evaluation=_usable_evaluation(optional(evaluation), evaluation),
         best_checkpoint_sha256=best_checkpoint_digest(artifact_dir),
     )
+
+
+def _usable_evaluation(evaluation: Any, path: str) -> Optional[Dict[str, Any]]:
+    """``evaluation`` if it is what ``barrage evaluate`` writes; else a warning, and the
+    report goes on without it (it is optional, and the run's own files are what matter)."""
+    from barrage.evaluation import rows
+
+    if evaluation is None:
+        return None
+    try:
+        list(rows(evaluation))
+        for values in evaluation["outputs"].values():
+            matrix = np.asarray(values.get("confusion_matrix", [[0]]), dtype=np.float64)
+            if matrix.ndim != 2:
+                raise ValueError("a confusion matrix is not a table")
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        reason = f"no {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())
+        warnings.warn(f"{path}: damaged ({reason}); the report leaves the evaluation out", stacklevel=3)
+        return None
+    return evaluation
 
 
 # -- pictures -------------------------------------------------------------------------

@@ -186,6 +186,16 @@ def test_a_damaged_training_report_is_named_not_read_as_no_epoch(tmp_path, confi
     assert not (tmp_path / "run" / "report").exists()
 
 
+def test_a_damaged_evaluation_is_left_out_with_a_warning(tmp_path, config, records):
+    config["solver"]["epochs"] = 1
+    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    (tmp_path / "run" / "evaluation.json").write_text('{"keras": 5}')
+    done = invoke("report", tmp_path / "run")
+    assert done.exit_code == 0, done.output
+    assert "evaluation.json: damaged (no 'outputs'); the report leaves the evaluation out" in done.output
+    assert (tmp_path / "run" / "report" / "report.html").is_file()
+
+
 def test_overwrite_replaces_an_earlier_report_never_a_folder_of_the_users(tmp_path, config, records):
     config["solver"]["epochs"] = 1
     BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
