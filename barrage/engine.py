@@ -147,6 +147,10 @@ class BarrageModel:
             self.runtime.plugins.call("barrage_pre_fit", context=context)
             history = _fit(config, network, (train_source, validation_source), self._distribution, callbacks,
                            start_epoch, verbose)
+        except ConfigError:  # a value only training showed to be wrong: no run of this config can go on
+            if created:
+                shutil.rmtree(self.artifact_dir, ignore_errors=True)
+            raise
         except BaseException:
             self._abandon_if_empty(created)
             raise
@@ -479,8 +483,9 @@ def _fit(
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         callback = _failing_callback(exc)
         if callback is not None:  # e.g. an early stopping's baseline that is not a number
-            raise ConfigError([f"services: the Keras callback {callback} failed during training: {reason} "
-                               "(check the values its block in the config gives it)"]) from exc
+            path = getattr(callback, "barrage_config_path", "services")
+            raise ConfigError([f"{path}: the Keras callback {type(callback).__name__} failed during training: "
+                               f"{reason} (check the values its block in the config gives it)"]) from exc
         if isinstance(exc, TypeError):
             raise
         # Keras traces the step on the first batch: shapes that cannot meet
@@ -502,9 +507,9 @@ def _keras_frames_kept() -> Iterator[None]:
             keras.config.enable_traceback_filtering()
 
 
-def _failing_callback(exc: BaseException) -> Optional[str]:
-    """The class name of the Keras callback (a service, or a plugin's) in whose code
-    ``exc`` was raised, if it was raised in one."""
+def _failing_callback(exc: BaseException) -> Any:
+    """The Keras callback (a service, or a plugin's) in whose code ``exc`` was raised,
+    if it was raised in one."""
     import keras
 
     traceback = exc.__traceback__
@@ -512,7 +517,7 @@ def _failing_callback(exc: BaseException) -> Optional[str]:
     while traceback is not None:
         owner = traceback.tb_frame.f_locals.get("self")
         if isinstance(owner, keras.callbacks.Callback) and not isinstance(owner, keras.callbacks.CallbackList):
-            found = type(owner).__name__
+            found = owner
         traceback = traceback.tb_next
     return found
 

@@ -333,4 +333,7 @@ def test_a_callback_failing_on_a_config_value_is_blamed_on_the_config_not_the_da
                                                         "min_delta": 0.0, "baseline": "high"}}
     with pytest.raises(ConfigError) as caught:
         train(tmp_path, config, records)
-    assert caught.value.problems[0].startswith("services: the Keras callback EarlyStopping failed during training")
+    assert caught.value.problems[0].startswith(
+        "services.validation_early_stopping: the Keras callback EarlyStopping failed during training")
+    # the epoch it ended is of a config no run can go on with (resuming takes the same config): nothing kept
+    assert not os.path.exists(tmp_path / "run")

@@ -208,6 +208,8 @@ def build_services(run: ServiceRun, plugin_callbacks: Iterable[Any] = ()) -> Lis
     left out), the plugins' callbacks, then the closing services."""
     built = [(spec, spec.build(dict(block), run)) for spec in SERVICES
              for block in [spec.block(run.config)] if block is not None and _followed_is_on(spec, run.config)]
+    for spec, callback in built:
+        callback.barrage_config_path = spec.path  # an error it raises names its block (BarrageModel.train)
     return (
         [callback for spec, callback in built if not spec.closing]
         + list(plugin_callbacks)
