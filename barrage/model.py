@@ -139,10 +139,13 @@ def build_network(config: Dict[str, Any], network_params: Mapping[str, Any], reg
     clash = sorted(set(params) & set(network_params))
     if clash:
         raise ConfigError([f"model.network.params: {clash} are also network params from the transformer"])
+    import tensorflow as tf
+
     try:
         network = builder(**params, **network_params)
-    except (TypeError, KeyError, ValueError) as exc:
-        raise ConfigError([f"model.network: {block['import']} failed with these params: {exc}"]) from exc
+    except (TypeError, KeyError, ValueError, tf.errors.InvalidArgumentError) as exc:  # the last: layers that meet
+        reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", " ".join(str(exc).split()))  # TF's op prefix
+        raise ConfigError([f"model.network: {block['import']} failed with these params: {reason}"]) from exc
     if not isinstance(network, keras.Model):
         raise ConfigError([f"model.network: {block['import']} returned {type(network).__name__}, not a keras.Model"])
     network = as_named_model(network, block["import"])

@@ -129,6 +129,15 @@ def test_output_name_mismatch_lists_both_sets(tmp_path, config, records):
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_layers_whose_shapes_cannot_meet_are_a_config_error(tmp_path, config, records):
+    layers = config["model"]["network"]["params"]["layers"]
+    layers.insert(0, {"import": "Normalization", "params": {"mean": [0.0] * 4, "variance": [1.0] * 4}})
+    with pytest.raises(ConfigError, match=r"model.network: sequential_from_config failed with these params: "
+                                          r"Incompatible shapes: \[1,4\] vs. \[1,3\]"):
+        train(tmp_path, config, records)
+    assert not os.path.exists(tmp_path / "run")
+
+
 def test_existing_artifact_directory_is_refused_and_left_untouched(tmp_path, config, records):
     existing = tmp_path / "run"
     existing.mkdir()
