@@ -228,6 +228,17 @@ def test_csv_value_that_cannot_become_a_number(tmp_path: Any) -> None:
         table.column("x")
 
 
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "twice.csv", "\ufeffx,label,y,label\n1,0,2,1\n")
+    with pytest.raises(DataError, match=r"twice\.csv: the header names the column 'label' twice \(columns 2 and 4\)"):
+        read_records(path)
+    from barrage.records import open_records
+
+    stream = open_records(path, "scoring records", streaming=True)
+    with pytest.raises(DataError, match="names the column 'label' twice"):
+        next(iter(stream.chunks()))
+
+
 def test_columns_gathered_together_read_as_each_column_alone() -> None:
     """Floats of several keys are gathered in one pass over the dicts; anything that pass
     cannot take (a missing key, text, None) still reads, or fails, as one column does."""

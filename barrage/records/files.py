@@ -13,6 +13,7 @@ order, and it can be restricted to a contiguous range of records (a shard).
 
 from __future__ import annotations
 
+import csv
 import glob
 import io
 import json
@@ -67,6 +68,7 @@ def read_file(spec: str) -> RecordTable:
     extension, paths = source_paths(spec)
     with _readable(spec):
         if extension == ".csv":
+            _refuse_repeated_columns(paths[0])
             return RecordTable.from_frame(pd.read_csv(paths[0]), spec)
         if extension == ".parquet":
             return RecordTable.from_frame(_parquet_frame(paths), spec)
@@ -75,6 +77,22 @@ def read_file(spec: str) -> RecordTable:
                 return _json_lines_table(handle.read(), spec, first_record=0, first_line=1)
         return RecordTable.from_rows(_json_array(paths[0]), spec)
     raise AssertionError("unreachable: _readable re-raises every error")  # pragma: no cover
+
+
+def _refuse_repeated_columns(path: str) -> None:
+    """A CSV header naming a column twice is refused: pandas would rename the second
+    (``label.1``), which then reads as another column (a target's copy as a feature)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # reading the file says what is wrong with it
+    seen: Dict[str, int] = {}
+    for index, name in enumerate(header):
+        if name in seen:
+            raise DataError(f"{path}: the header names the column '{name}' twice (columns {seen[name] + 1} and "
+                            f"{index + 1}); give each column its own name")
+        seen[name] = index
 
 
 def _parquet_frame(paths: Sequence[str]) -> pd.DataFrame:
@@ -340,6 +358,7 @@ def _csv_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
     start = stream.rows[0] if stream.rows else 0
     first = start
     to_skip = start  # counted in parsed records: blank lines and quoted line breaks are not records
+    _refuse_repeated_columns(fragment.path)
     with _readable(fragment.path):
         reader = pd.read_csv(fragment.path, chunksize=chunk_rows, usecols=list(columns) if columns else None)
         for frame in reader:
