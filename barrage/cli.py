@@ -19,6 +19,7 @@ import os
 import shlex
 import signal
 import sys
+import traceback
 import warnings
 from importlib import metadata
 from typing import Any, Callable, Iterator, List, Optional, Tuple
@@ -93,11 +94,33 @@ def failure(exc: BaseException) -> "tuple[str, int]":
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror or exc}", EXIT_USER_ERROR
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    frame = _user_frame(exc)
+    if frame is not None:  # the error is in the user's own code (a component named by its Python path)
+        return (f"{type(exc).__name__}: {text}, raised in your code at {frame.filename}:{frame.lineno} "
+                f"({frame.name}); run with --debug to see the traceback", EXIT_USER_ERROR)
     return (
         f"internal error: {type(exc).__name__}: {text} (a bug in Barrage or in a component; "
         "run with --debug to see the traceback)",
         EXIT_INTERNAL_ERROR,
     )
+
+
+def _user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
+    """The innermost frame of ``exc``'s traceback in code that is neither Barrage's, an
+    installed package's nor Python's own: the user's component where it went wrong."""
+    import sysconfig
+
+    import barrage
+
+    roots = (os.path.dirname(barrage.__file__), *(sysconfig.get_path(key) for key in ("stdlib", "purelib", "platlib")))
+    theirs = {os.path.realpath(root) for root in roots}
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = os.path.realpath(frame.filename)
+        if frame.filename.startswith("<") or any(path.startswith(root + os.sep) for root in theirs):
+            continue
+        found = frame
+    return found
 
 
 @click.group(cls=BarrageGroup)

@@ -133,9 +133,11 @@ class RecordLoader(abc.ABC):
     vectorized: bool = False
 
     def __init__(self, mode: RecordMode, **params: Any):
-        """Sets ``self.mode``. Extra ``params`` are accepted and ignored, so a subclass may
-        pass its own on (as loaders written for the original Barrage do)."""
+        """Sets ``self.mode``, and ``self.params`` to the extra ``params`` (a dict), which
+        the base class accepts for a subclass to pass its own on and read them there, as
+        loaders written for the original Barrage do."""
         self.mode = RecordMode(mode)
+        self.params: Dict[str, Any] = dict(params)
 
     def __call__(self, record: Record) -> DataRecord:
         """``loader(record)`` is ``loader.load(record)``."""
@@ -191,10 +193,11 @@ class RecordTransformer(abc.ABC):
     vectorized: bool = False
 
     def __init__(self, mode: RecordMode, loader: RecordLoader, **params: Any):
-        """Sets ``self.mode``, ``self.loader`` and empty ``network_params``. Extra
-        ``params`` are accepted and ignored (see :class:`RecordLoader`)."""
+        """Sets ``self.mode``, ``self.loader``, ``self.params`` (the extra ``params``, see
+        :class:`RecordLoader`) and empty ``network_params``."""
         self.mode = RecordMode(mode)
         self.loader = loader
+        self.params: Dict[str, Any] = dict(params)
         self._network_params: Dict[str, Any] = {}
 
     @property

@@ -83,6 +83,28 @@ def test_bad_config_exits_2_without_traceback_and_writes_nothing(files):
     assert not os.path.exists(files / "run")
 
 
+BROKEN_TRANSFORMER = '''
+from barrage.dataset import IdentityTransformer
+
+
+class Broken(IdentityTransformer):
+    def fit(self, records):
+        return self.settings["scale"]  # a mistake of the component's own
+'''
+
+
+def test_an_error_in_the_users_component_points_at_their_code(files, user_module):
+    module = user_module(BROKEN_TRANSFORMER, "broken_component")
+    config = json.loads((files / "config.json").read_text())
+    config["dataset"]["transformer"] = {"import": f"{module}.Broken"}
+    (files / "config.json").write_text(json.dumps(config))
+    result = invoke(*train_args(files, files / "run"))
+    assert result.exit_code == 2, result.output
+    assert "error: AttributeError: 'Broken' object has no attribute 'settings', raised in your code at " \
+        in result.output
+    assert f"{module}.py:7 (fit)" in result.output and "internal error" not in result.output
+
+
 def test_bad_data_exits_2_naming_the_record(files):
     frame = pd.read_csv(files / "train.csv")
     frame["f2"] = frame["f2"].astype(object)

@@ -254,18 +254,20 @@ def test_the_original_api_names_and_contracts():
 
     class Loader(api.RecordLoader):
         def __init__(self, mode, **params):
-            super().__init__(mode, **params)  # extra params are accepted and ignored
+            super().__init__(mode, **params)  # extra params are accepted, kept as self.params as in 0.6
 
         def load(self, record):
             return ({"x": record["a"]},)
 
-    assert Loader(api.RecordMode.SCORE, unused=1).mode is api.RecordMode.SCORE
+    made = Loader(api.RecordMode.SCORE, unused=1)
+    assert made.mode is api.RecordMode.SCORE and made.params == {"unused": 1}
 
     class Transformer(IdentityTransformer):
         def __init__(self, mode, loader, **params):
-            api.RecordTransformer.__init__(self, mode, loader, **params)  # the base ignores extra params
+            api.RecordTransformer.__init__(self, mode, loader, **params)  # the base keeps them as self.params
 
     transformer = Transformer(api.RecordMode.TRAIN, loader, unused=2)
+    assert transformer.params == {"unused": 2}
     transformer.network_params = {"units": 3}
     with pytest.raises(TypeError, match="network_params must be a dict"):
         transformer.network_params = [("units", 3)]
