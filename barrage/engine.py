@@ -284,9 +284,11 @@ class BarrageModel:
         artifacts.refuse_links(self.artifact_dir)
         _verify_recorded(self.layout)
         saved = prepare_config(artifacts.read_json(self.layout.config), self.runtime)
-        if _without_sources(saved) != _without_sources(config):
+        differences = _differences(_without_sources(saved), _without_sources(config))
+        if differences:
+            shown = ", ".join(differences[:3]) + (f" and {len(differences) - 3} more" if len(differences) > 3 else "")
             raise ArtifactError(
-                f"{self.artifact_dir}: the config differs from the one this run started with; "
+                f"{self.artifact_dir}: the config differs from the one this run started with at {shown}; "
                 "resume with the same config (see config.json)"
             )
         if Manifest(self.artifact_dir).finished():
@@ -436,6 +438,17 @@ class BarrageModel:
 
 
 # -- helpers --------------------------------------------------------------------------
+
+
+def _differences(saved: Any, given: Any, path: str = "") -> List[str]:
+    """The dotted paths where two configs differ (a list index in brackets)."""
+    if isinstance(saved, dict) and isinstance(given, dict):
+        return [found for key in sorted(set(saved) | set(given), key=str)
+                for found in _differences(saved.get(key), given.get(key), f"{path}.{key}" if path else str(key))]
+    if isinstance(saved, list) and isinstance(given, list) and len(saved) == len(given):
+        return [found for index, (a, b) in enumerate(zip(saved, given))
+                for found in _differences(a, b, f"{path}[{index}]")]
+    return [] if saved == given else [path or "the top"]
 
 
 def _check_batch_size(batch_size: Optional[int]) -> None:

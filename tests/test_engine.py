@@ -302,7 +302,9 @@ def test_resume_with_a_different_config_is_refused(tmp_path, config, records):
     _, artifact_dir = train(tmp_path, config, records)
     changed = copy.deepcopy(config)
     changed["solver"]["batch_size"] = 8
-    with pytest.raises(ArtifactError, match="config differs"):
+    changed["model"]["network"]["params"]["layers"][0]["params"]["units"] = 5
+    with pytest.raises(ArtifactError, match=r"config differs from the one this run started with at "
+                                            r"model\.network\.params\.layers\[0\]\.params\.units, solver\.batch_size;"):
         BarrageModel(artifact_dir).train(changed, records(96, seed=1), records(32, seed=2), resume=True, verbose=0)
 
 
