@@ -391,9 +391,12 @@ class BarrageModel:
                     empty = scorer.empty_scores()
                     if empty is not None:
                         writer.write(empty, {key: np.array([], dtype=object) for key in keep} or None)
-        finally:
+        except BaseException:
             if progress is not None:
-                progress.close()  # the bar ends its line even when scoring fails
+                progress.close(failed=True)  # a bar drawn in place ends its line before the error
+            raise
+        if progress is not None:
+            progress.close()
         return writer.count
 
     @contextlib.contextmanager

@@ -24,6 +24,7 @@ class Progress:
         self.done = 0
         self.started = time.monotonic()
         self._last = float("-inf")  # the first update is always shown
+        self._shown = False
         self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
 
     def update(self, records: int) -> None:
@@ -34,9 +35,16 @@ class Progress:
         self._last = now
         self._show(now, final=False)
 
-    def close(self) -> None:
-        if not self.quiet:
+    def close(self, failed: bool = False) -> None:
+        """The last line; after a failure, only the end of a line drawn in place: the
+        error that follows says what happened, with no "0 records scored" before it."""
+        if self.quiet:
+            return
+        if not failed:
             self._show(time.monotonic(), final=True)
+        elif self.terminal and self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
 
     def line(self, now: float) -> str:
         """``1,234,567 / 8,000,000 records scored (15%), 52,000 records/s, 2 min 10 s left``."""
@@ -53,6 +61,7 @@ class Progress:
         return text
 
     def _show(self, now: float, final: bool) -> None:
+        self._shown = True
         if self.terminal:
             self.stream.write("\r\033[K" + self.line(now) + ("\n" if final else ""))
         else:

@@ -380,6 +380,8 @@ def test_score_reports_progress_on_stderr_unless_quiet(scoring, tmp_path):
     assert loud.stdout.strip() == f"wrote {SCORED} scores to {tmp_path / 'a.csv'}"
     quiet = invoke("score", scoring["run"], scoring["files"][".jsonl"], "-o", tmp_path / "b.csv", "--quiet")
     assert quiet.exit_code == 0 and "records scored" not in quiet.stderr
+    failed = invoke("score", scoring["run"], scoring["files"][".jsonl"], "-o", tmp_path / "c.csv", "--keep", "nope")
+    assert failed.exit_code == 2 and "records scored" not in failed.stderr  # the error alone, no "0 / N"
 
 
 def test_progress_lines_on_a_terminal_and_in_a_log():
@@ -405,6 +407,14 @@ def test_progress_lines_on_a_terminal_and_in_a_log():
     assert terminal.getvalue().count("\r\033[K") == 5 and terminal.getvalue().endswith("records/s\n")
     assert terminal.getvalue().count("\n") == 1  # redrawn in place, one line at the end
     assert log.getvalue().count("\n") == 2  # the first update, then the interval, then the end
+    cut = Terminal()
+    stopped = Progress(20, stream=cut, interval=3600)
+    stopped.update(5)
+    stopped.close(failed=True)  # the line drawn in place is ended, not redrawn, before the error
+    assert cut.getvalue().count("\r\033[K") == 1 and cut.getvalue().endswith("\n")
+    never = io.StringIO()
+    Progress(20, stream=never).close(failed=True)
+    assert never.getvalue() == ""
     silent = io.StringIO()
     quiet = Progress(20, stream=silent, quiet=True)
     quiet.update(20)
