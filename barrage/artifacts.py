@@ -114,6 +114,8 @@ class ArtifactLayout:
 
     def require(self, *names: str) -> None:
         """Raise ``ArtifactError`` unless every named file exists."""
+        if os.path.isfile(self.root):
+            raise ArtifactError(f"{self.root}: is a file, not an artifact directory")
         if not os.path.isdir(self.root):
             raise ArtifactError(f"{self.root}: no such artifact directory")
         for name in names:

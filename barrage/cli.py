@@ -195,6 +195,12 @@ def _warn_unknown_disabled_plugins() -> None:
                    f"(installed: {installed or 'none'})", err=True)
 
 
+def _not_blank(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("must name a directory, not be empty")
+    return value
+
+
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
     click.echo(f"warning: {message}", err=True)
 
@@ -317,7 +323,7 @@ def validate(config_path: str, show: bool, overrides: Tuple[str, ...]) -> None:
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
 @click.argument("train_data", metavar="TRAIN_DATA", type=click.Path())
 @click.argument("validation_data", metavar="VALIDATION_DATA", type=click.Path())
-@click.option("-a", "--artifact-dir", default="artifacts", show_default=True, type=click.Path(),
+@click.option("-a", "--artifact-dir", default="artifacts", show_default=True, type=click.Path(), callback=_not_blank,
               help="Where to write the run (a directory that does not exist yet, unless --resume).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in ARTIFACT_DIR.")
 @click.option("--verbose", type=click.IntRange(0, 2), default=None, help="Keras verbosity (default: progress bar).")

@@ -60,6 +60,9 @@ class Manifest:
         files = data.get("files") if isinstance(data, dict) else None
         if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
             raise ArtifactError(f"{self.path}: is not a Barrage manifest")
+        if data.get("format") != FORMAT:  # a later Barrage's may record what this one cannot check
+            raise ArtifactError(f"{self.path}: manifest format {data.get('format')!r}; this Barrage reads format "
+                                f"{FORMAT} (a run written by another version of Barrage?)")
         return files
 
     # -- recording --------------------------------------------------------------------

@@ -130,3 +130,23 @@ def test_components_list_refuses_an_unknown_kind():
     result = CliRunner().invoke(cli, ["components", "list", "--kind", "loaders"])
     assert result.exit_code == 2
     assert "'loaders' is not one of" in result.output
+
+
+def test_paths_that_cannot_be_what_they_name_are_said_so(tmp_path):
+    blank = CliRunner().invoke(cli, ["train", "c.json", "t.csv", "v.csv", "-a", ""])
+    assert blank.exit_code == 2 and "'--artifact-dir': must name a directory, not be empty" in blank.output
+    (tmp_path / "afile").write_text("not a run")
+    scored = CliRunner().invoke(cli, ["score", str(tmp_path / "afile"), "d.csv", "-o", str(tmp_path / "s.csv")])
+    assert scored.exit_code == 2 and "afile: is a file, not an artifact directory" in scored.output
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    empty = CliRunner().invoke(cli, ["validate", str(tmp_path / "empty.yaml")])
+    assert empty.exit_code == 2 and "empty.yaml: is empty; a config is a mapping" in empty.output
+
+
+def test_a_manifest_of_another_format_is_refused(tmp_path):
+    from barrage.errors import ArtifactError
+    from barrage.manifest import Manifest
+
+    (tmp_path / "manifest.json").write_text('{"format": 2, "files": {}}')
+    with pytest.raises(ArtifactError, match=r"manifest format 2; this Barrage reads format 1"):
+        Manifest(str(tmp_path)).entries()

@@ -116,7 +116,7 @@ def test_a_damaged_newest_resume_checkpoint_falls_back_to_the_one_before(tmp_pat
     folder.mkdir()
     for epochs in (1, 2):
         (folder / f"epoch-0000{epochs}.weights.h5").write_bytes(b"weights of epoch %d" % epochs)
-    (tmp_path / "manifest.json").write_text('{"files": {}}')
+    (tmp_path / "manifest.json").write_text('{"format": 1, "files": {}}')
     manifest = Manifest(str(tmp_path))
     manifest.record([f"resume_checkpoints/epoch-0000{epochs}.weights.h5" for epochs in (1, 2)])
     assert latest_resume_point(layout) == (2, str(folder / "epoch-00002.weights.h5"))

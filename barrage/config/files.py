@@ -41,7 +41,10 @@ def load_config_file(path: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot be read: {exc}"]) from None
     if is_yaml(path):
-        return parse_yaml(text, path)
+        data = parse_yaml(text, path)
+        if data is None:  # YAML reads an empty file (or one of comments) as nothing
+            raise ConfigError([f"{path}: is empty; a config is a mapping with dataset, model, solver and services"])
+        return data
     try:
         return parse_json(text)
     except JSONProblem as exc:
