@@ -321,8 +321,8 @@ def write_report(artifact_dir: str, folder: Optional[str] = None, overwrite: boo
     an earlier best checkpoint is flagged on the page and with a warning."""
     folder = folder or default_folder(artifact_dir)
     run = read_run(artifact_dir)
+    refuse_run_files(folder, artifact_dir)  # the more telling refusal first
     check_output(folder, overwrite, folder=True, what="report", marker=PAGE)
-    refuse_run_files(folder, artifact_dir)
     curves = curves_png(run)
     confusions = {
         name: confusion_png(name, values["confusion_matrix"])

@@ -180,17 +180,27 @@ def test_validate_constructs_the_components_and_cross_checks_their_names(tmp_pat
 # -- faults that are Barrage's or a component's --------------------------------------
 
 
-def test_an_internal_fault_is_one_line_with_exit_status_1(inputs, tmp_path, user_module):
+def test_a_fault_is_one_line_exit_2_in_the_users_code_exit_1_in_barrages(inputs, tmp_path, user_module, monkeypatch):
     module = user_module("def build(**params):\n    raise RuntimeError('a bug in a network builder')\n")
     config = small_config()
     config["model"]["network"] = {"import": f"{module}.build"}
     folder = write_inputs(tmp_path, config)
     outcome = run_cli(*train_args(folder, tmp_path / "run"))
-    line = assert_one_error(outcome, 1, "internal error: RuntimeError: a bug in a network builder", "--debug")
-    assert line.count("\n") <= 1
+    line = assert_one_error(outcome, 2, "RuntimeError: a bug in a network builder, raised in your code at ",
+                            f"{module}.py:2 (build)", "--debug")
+    assert line.count("\n") <= 1 and "internal error" not in line
     assert not (tmp_path / "run").exists()
     debug = run_cli("--debug", *train_args(folder, tmp_path / "run"))
-    assert debug.code == 1 and isinstance(debug, object)
+    assert debug.code == 1  # --debug lets the exception through, traceback and all
+
+    import functools
+
+    import barrage.engine
+
+    monkeypatch.setattr(barrage.engine, "build_network", functools.partial(divmod, 1, 0))  # fails in C, under Barrage
+    inside = run_cli(*train_args(write_inputs(tmp_path / "plain", small_config()), tmp_path / "run"))
+    line = assert_one_error(inside, 1, "internal error: TypeError: ", "(a bug in Barrage or in a component", "--debug")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_file_that_cannot_be_read_is_named(tmp_path, inputs):

@@ -313,8 +313,9 @@ def test_an_artifact_directory_that_is_not_one_is_named(tmp_path, trained, kind)
     path = tmp_path / "run"
     if kind == "a file":
         path.write_text("not a directory")
+    said = "is a file, not an artifact directory" if kind == "a file" else "no such artifact directory"
     assert_one_error(run_cli("score", path, trained["folder"] / "score.csv", "-o", tmp_path / "s.csv"), 2,
-                     f"{path}: no such artifact directory")
+                     f"{path}: {said}")
 
 
 def test_resume_refuses_a_directory_with_a_symbolic_link_inside(trained, tmp_path):
