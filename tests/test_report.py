@@ -56,6 +56,13 @@ class Page(html.parser.HTMLParser):
         self.text.append(data)
 
 
+def one_epoch_run(tmp_path, config, records):
+    """A run of one epoch in ``tmp_path / "run"``."""
+    config["solver"]["epochs"] = 1
+    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    return tmp_path / "run"
+
+
 def parsed(path) -> Page:
     page = Page()
     page.feed(path.read_text(encoding="utf-8"))
@@ -156,8 +163,7 @@ def test_a_stopped_run_gets_a_partial_report_and_the_resumed_run_a_whole_one(tmp
 
 
 def test_a_run_before_its_first_epoch_ended(tmp_path, config, records):
-    config["solver"]["epochs"] = 1
-    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    one_epoch_run(tmp_path, config, records)
     shutil.copytree(tmp_path / "run", tmp_path / "early")
     (tmp_path / "early" / "training_report.csv").unlink()
     (tmp_path / "early" / "manifest.json").write_text('{"format": 1, "files": {}}')
@@ -174,8 +180,7 @@ def test_a_run_before_its_first_epoch_ended(tmp_path, config, records):
     (b"", None),  # empty: no epoch yet, as before the first one ended
 ])
 def test_a_damaged_training_report_is_named_not_read_as_no_epoch(tmp_path, config, records, content, problem):
-    config["solver"]["epochs"] = 1
-    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    one_epoch_run(tmp_path, config, records)
     (tmp_path / "run" / "training_report.csv").write_bytes(content)
     done = invoke("report", tmp_path / "run")
     if problem is None:
@@ -187,8 +192,7 @@ def test_a_damaged_training_report_is_named_not_read_as_no_epoch(tmp_path, confi
 
 
 def test_a_damaged_evaluation_is_left_out_with_a_warning(tmp_path, config, records):
-    config["solver"]["epochs"] = 1
-    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    one_epoch_run(tmp_path, config, records)
     (tmp_path / "run" / "evaluation.json").write_text('{"keras": 5}')
     done = invoke("report", tmp_path / "run")
     assert done.exit_code == 0, done.output
@@ -197,8 +201,7 @@ def test_a_damaged_evaluation_is_left_out_with_a_warning(tmp_path, config, recor
 
 
 def test_overwrite_replaces_an_earlier_report_never_a_folder_of_the_users(tmp_path, config, records):
-    config["solver"]["epochs"] = 1
-    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    one_epoch_run(tmp_path, config, records)
     data = tmp_path / "data"
     data.mkdir()
     (data / "train.csv").write_text("x,y\n1,2\n")
@@ -229,8 +232,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
 
 
 def test_overwriting_a_report_that_is_a_link_replaces_the_link_only(tmp_path, config, records):
-    config["solver"]["epochs"] = 1
-    BarrageModel(tmp_path / "run").train(config, records(32, seed=1), records(16, seed=2), verbose=0)
+    one_epoch_run(tmp_path, config, records)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "keep.txt").write_text("not Barrage's")
