@@ -546,3 +546,19 @@ def test_bad_record_during_training_is_a_data_error_and_leaves_nothing(
     with pytest.raises(DataError, match=r"training records: record 40: missing key 'f2'"):
         BarrageModel(directory).train(config, train, records(16, seed=2), verbose=0)
     assert not directory.exists()
+
+
+def test_an_input_neither_numbers_nor_text_names_its_odd_record() -> None:
+    """A column mostly text is kept as text; fed to a numeric input beside numbers it
+    cannot become either: the first value of the rarer kind is named by its record."""
+    import pandas as pd
+
+    from barrage.records import RecordTable
+    from barrage.sources import load_columns
+
+    frame = pd.DataFrame({"x": np.array(["a", "b", 2.5, "c", "d"], dtype=object), "y": [0, 1, 0, 1, 0]})
+    table = RecordTable.from_frame(frame, "train.csv", offset=100).slice(1, 5)
+    loader = KeySelector(RecordMode.TRAIN, inputs={"x": "x"}, outputs={"y": "y"})
+    transformer = IdentityTransformer(RecordMode.TRAIN, loader)
+    with pytest.raises(DataError, match=r"train\.csv: x 'x': record 102: 2\.5 is a number among text"):
+        load_columns(table, loader, transformer)

@@ -29,12 +29,14 @@ def load_columns(table: Any, loader: RecordLoader, transformer: RecordTransforme
         raise
     except KeyError as exc:
         raise DataError(f"{table.origin}: record 0: missing key {exc}") from None
-    data_record = normalise_data_record(transformer.transform(data_record), table.origin)
-    for part, values in zip(PARTS, data_record):
+    transformed = transformer.transform(data_record)
+    for part, values in zip(PARTS, transformed):
         for name, array in values.items():
             if len(array) != len(table):
                 raise DataError(f"{table.origin}: {part} '{name}' has {len(array)} rows for {len(table)} records")
-    refuse_missing(data_record, table.origin, table.record_numbers(np.arange(len(table))), loader)
+    records = table.record_numbers(np.arange(len(table)))
+    data_record = normalise_data_record(transformed, table.origin, records)
+    refuse_missing(data_record, table.origin, records, loader)
     return data_record
 
 

@@ -20,8 +20,10 @@ from barrage.dataset import PART_WORDS, PARTS, DataRecord, RecordLoader
 from barrage.errors import DataError
 
 
-def normalise(array: Any, where: str) -> np.ndarray:
-    """float32 for floats and booleans; integers stay integers; text stays text."""
+def normalise(array: Any, where: str, records: Optional[np.ndarray] = None) -> np.ndarray:
+    """float32 for floats and booleans; integers stay integers; text stays text. Values
+    that are neither all numbers nor all text are refused naming the first odd one, by
+    its record number when ``records`` (one per row) is given."""
     array = np.asarray(array)
     kind = array.dtype.kind
     if kind == "f":
@@ -40,20 +42,43 @@ def normalise(array: Any, where: str) -> np.ndarray:
         try:
             return array.astype(np.float32)
         except (TypeError, ValueError):
-            raise DataError(f"{where}: values cannot become numbers or text") from None
+            raise _mixed_values(array, where, records) from None
     raise DataError(f"{where}: unsupported value type {array.dtype}")
 
 
-def normalise_data_record(data_record: DataRecord, origin: str) -> DataRecord:
+def normalise_data_record(data_record: DataRecord, origin: str, records: Optional[np.ndarray] = None) -> DataRecord:
     """:func:`normalise` every value of a data record (batched or not); weights float32."""
     out = []
     for part, values in zip(PARTS, data_record):
         normalised = {}
         for name, value in values.items():
-            array = normalise(value, f"{origin}: {part} '{name}'")
+            array = normalise(value, f"{origin}: {part} '{name}'", records)
             normalised[name] = array.astype(np.float32, copy=False) if part == "w" else array
         out.append(normalised)
     return tuple(out)
+
+
+def _mixed_values(array: np.ndarray, where: str, records: Optional[np.ndarray]) -> DataError:
+    """The error for an object array that is neither numbers nor text: its first value
+    of the rarer kind (text among numbers, a number among text, or neither)."""
+    flat = array.ravel()
+    kinds = ["blank" if _blank(v) else "text" if isinstance(v, (str, bytes)) else _number_kind(v) for v in flat]
+    text, numbers = kinds.count("text"), kinds.count("number")
+    odd = "number" if text > numbers else "text"
+    position = next((i for i, kind in enumerate(kinds) if kind in (odd, "other")), 0)
+    row = position // max(1, flat.size // max(1, len(array))) if array.ndim else 0
+    place = f"record {int(records[row])}" if records is not None and row < len(records) else f"row {row}"
+    described = {"text": "text among numbers", "number": "a number among text"}
+    among = described.get(kinds[position], "neither a number nor text")
+    return DataError(f"{where}: {place}: {flat[position]!r} is {among}")
+
+
+def _number_kind(value: Any) -> str:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return "other"
+    return "number"
 
 
 def _blank(value: Any) -> bool:
