@@ -51,7 +51,7 @@ def stack_checked(source: BatchSource, records: List[DataRecord], indices: np.nd
         stacked = stack_data_records(records)
     except StackError as exc:
         raise DataError(f"{source.origin}: record {int(indices[exc.position])}: {exc}") from None
-    batch = normalise_data_record(stacked, source.origin)
+    batch = normalise_data_record(stacked, source.origin, np.asarray(indices))
     if check:
         source.check_values(batch, indices)
     return batch

@@ -79,7 +79,7 @@ def load_record(source: Any, record: Any, number: int, pass_number: int, positio
         data_record = source.loader.load(record)
         stage, component = "transformer", source.transformer
         # the dtype rules, at the same stage as on the columns path
-        data_record = normalise_data_record(source.transformer.transform(data_record), source.origin)
+        data_record = normalise_data_record(source.transformer.transform(data_record), where)
     except DataError:
         raise
     except KeyError as exc:

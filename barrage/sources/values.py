@@ -66,8 +66,10 @@ def _mixed_values(array: np.ndarray, where: str, records: Optional[np.ndarray]) 
     text, numbers = kinds.count("text"), kinds.count("number")
     odd = "number" if text > numbers else "text"
     position = next((i for i, kind in enumerate(kinds) if kind in (odd, "other")), 0)
-    row = position // max(1, flat.size // max(1, len(array))) if array.ndim else 0
-    place = f"record {int(records[row])}" if records is not None and row < len(records) else f"row {row}"
+    if records is not None and array.ndim:  # a batch: name the record of the row
+        place = f"record {int(records[position // max(1, flat.size // max(1, len(array)))])}"
+    else:  # one record's value
+        place = f"value {position}"
     described = {"text": "text among numbers", "number": "a number among text"}
     among = described.get(kinds[position], "neither a number nor text")
     return DataError(f"{where}: {place}: {flat[position]!r} is {among}")
