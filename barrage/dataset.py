@@ -279,12 +279,12 @@ class RecordTransformer(abc.ABC):
         Each batch goes through the loader's :meth:`~RecordLoader.load_columns`, so a
         vectorised loader over a million records never builds a million dicts.
         """
+        slicer = getattr(records, "slice", None)  # records in memory: views of one table, read as one
         chunks = getattr(records, "chunks", None)
-        if chunks is not None:  # a stream
+        if slicer is None and chunks is not None:  # a stream
             for chunk in chunks(chunk_rows=batch_size):
                 yield self.loader.load_columns(chunk)
             return
-        slicer = getattr(records, "slice", None)
         for start in range(0, len(records), batch_size):
             stop = min(start + batch_size, len(records))
             chunk = slicer(start, stop) if slicer is not None else _RecordList(records[start:stop])

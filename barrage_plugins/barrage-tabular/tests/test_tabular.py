@@ -276,7 +276,7 @@ def test_a_code_read_as_the_other_kind_is_still_its_category():
     """Digits are read as a number alone and as text beside text ("7" alone is 7): a
     record's id must not depend on the records scored with it."""
     records = [{"colour": code, "size": 1, "kind": "cat"} for code in ("1", "2", "A", "B", "C", "D")]
-    transformer = encoder(records, mode=RecordMode.TRAIN, batch_size=10)  # one chunk: the column is text
+    transformer = encoder(records, mode=RecordMode.TRAIN)  # fitted 3 at a time, on the column read whole
     assert transformer.vocabularies["inputs"]["colour"] == ["1", "2", "A", "B", "C", "D"]
     alone = transformer.transform(({"colour": np.array([1]), "size": np.array(["1"], dtype=object)},))
     beside = transformer.transform(({"colour": np.array(["1", "A"], dtype=object), "size": np.array([1, 1])},))
