@@ -108,19 +108,10 @@ def failure(exc: BaseException) -> "tuple[str, int]":
 def _user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
     """The innermost frame of ``exc``'s traceback in code that is neither Barrage's, an
     installed package's nor Python's own: the user's component where it went wrong."""
-    import sysconfig
+    from barrage.registry.trust import is_library_file
 
-    import barrage
-
-    roots = (os.path.dirname(barrage.__file__), *(sysconfig.get_path(key) for key in ("stdlib", "purelib", "platlib")))
-    theirs = {os.path.realpath(root) for root in roots}
-    found = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        path = os.path.realpath(frame.filename)
-        if frame.filename.startswith("<") or any(path.startswith(root + os.sep) for root in theirs):
-            continue
-        found = frame
-    return found
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not is_library_file(frame.filename)]
+    return frames[-1] if frames else None
 
 
 @click.group(cls=BarrageGroup)

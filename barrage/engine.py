@@ -380,10 +380,10 @@ class BarrageModel:
                 if progress is not None and progress.total is None:
                     progress.total = scorer.total
                 if keep:
-                    writer.refuse_clashes(list(keep), scorer.known_columns())  # before predicting, if known
+                    writer.refuse_clashes(keep, scorer.known_columns())  # before predicting, if known
                 for table, columns in scorer.scored(chunks):
                     first_record = int(table.record_numbers([0])[0])
-                    writer.write(columns, kept_columns(table, list(keep)), first_record=first_record)
+                    writer.write(columns, kept_columns(table, keep), first_record=first_record)
                     scorer.count += len(table)
                     if progress is not None:
                         progress.update(len(table))

@@ -34,9 +34,9 @@ def refuse_run_files(path: str, artifact_dir: str) -> None:
     out, run = os.path.realpath(path), os.path.realpath(artifact_dir)
     if out == run:
         raise DataError(f"{path}: is the artifact directory {artifact_dir}; choose another output")
-    if run.startswith(out.rstrip(os.sep) + os.sep):
+    if _within(run, out):
         raise DataError(f"{path}: holds the artifact directory {artifact_dir}; choose another output")
-    if out.startswith(run + os.sep) and os.path.relpath(out, run).split(os.sep)[0] in RUN_ENTRIES:
+    if _within(out, run) and os.path.relpath(out, run).split(os.sep)[0] in RUN_ENTRIES:
         raise DataError(f"{path}: is one of the run's own files in {artifact_dir}; choose another output")
     if os.path.isfile(os.path.join(path, MANIFEST)) and os.path.isfile(os.path.join(path, artifacts.CONFIG)):
         raise DataError(f"{path}: is an artifact directory; Barrage does not replace a run with an output "
@@ -49,8 +49,13 @@ def refuse_input(path: str, data: object) -> None:
     if not isinstance(data, (str, os.PathLike)):
         return  # records in memory
     out, source = os.path.realpath(path), os.path.realpath(os.fspath(data))
-    if out == source or out.startswith(source.rstrip(os.sep) + os.sep):
+    if out == source or _within(out, source):
         raise DataError(f"{path}: is the input {os.fspath(data)}; choose another output")
+
+
+def _within(inner: str, outer: str) -> bool:
+    """Whether the real path ``inner`` lies below the real path ``outer``."""
+    return inner.startswith(outer.rstrip(os.sep) + os.sep)
 
 
 def check_output(path: str, overwrite: bool = False, extensions: Optional[Sequence[str]] = None,

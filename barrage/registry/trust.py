@@ -92,6 +92,21 @@ def _is_installed(module_name: str) -> bool:
     return os.path.realpath(path).startswith(_installation_folders())
 
 
+def is_library_file(path: str) -> bool:
+    """Whether the source file ``path`` is Barrage's, Python's own or an installed
+    library's, rather than the user's code (which an error message then points at)."""
+    if path.startswith("<"):  # frozen modules, generated code
+        return True
+    return os.path.realpath(path).startswith(_library_folders())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_folders() -> Tuple[str, ...]:
+    barrage_folder = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    own = {os.path.realpath(folder) + os.sep for folder in (barrage_folder, sysconfig.get_paths()["stdlib"])}
+    return tuple(sorted(own | set(_installation_folders())))
+
+
 @functools.lru_cache(maxsize=1)
 def _installation_folders() -> Tuple[str, ...]:
     folders = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}

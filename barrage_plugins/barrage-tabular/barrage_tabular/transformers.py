@@ -403,9 +403,13 @@ class CategoricalEncoder(NamedTransformer):
         self._set_vocabularies(vocabularies)
 
     @staticmethod
-    def _keys(array: Any, where: str) -> List[Optional[Hashable]]:
+    def _keys(array: Any, where: str, kind: Optional[str] = None) -> List[Optional[Hashable]]:
+        """The category keys of the values; with the ``kind`` of a vocabulary (text or
+        numbers), each as that kind where it reads as one (see :func:`_as_kind`)."""
         try:
-            return [category_key(value) for value in _values(array)]
+            if kind is None:
+                return [category_key(value) for value in _values(array)]
+            return [_as_kind(category_key(value), kind) for value in _values(array)]
         except ValueError as exc:
             raise DataError(f"{where}: {exc}") from None
 
@@ -433,10 +437,8 @@ class CategoricalEncoder(NamedTransformer):
             raise self.not_fitted()
         lookup = self._lookups[group][name]
         array = np.asarray(value, dtype=object)
-        keys = self._keys(array, f"CategoricalEncoder: {group[:-1]} '{name}'")
-        kind = self._kinds[group][name]
-        if kind is not None:  # a code read as the other kind (digits read as a number) is still its category
-            keys = [_as_kind(key, kind) for key in keys]
+        # a code read as the other kind (digits read as a number) is still its category
+        keys = self._keys(array, f"CategoricalEncoder: {group[:-1]} '{name}'", self._kinds[group][name])
         missing = MISSING_LABEL if group == "outputs" else OOV_ID
         ids = np.fromiter(
             (missing if key is None else lookup.get(key, OOV_ID) for key in keys), dtype=np.int32, count=len(keys)
