@@ -106,7 +106,7 @@ def _last_layer_name(stack: List[Tuple[Any, Dict[str, Any]]]) -> str:
 
 
 # Its ``layers`` param holds layer import blocks: the config checks resolve them too.
-sequential_from_config.component_params = {"layers": "layer"}  # type: ignore[attr-defined]
+sequential_from_config.component_params = {"layers": ["layer"]}  # type: ignore[attr-defined]
 
 
 def fill_placeholders(value: Any, network_params: Mapping[str, Any], where: str) -> Any:

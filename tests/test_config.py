@@ -447,7 +447,9 @@ CATALOGUE = [
     ("layer-not-a-block", _set("model", "network", "params", "layers", 0, value="Dense"),
      "model.network.params.layers[0]: must be an import block"),
     ("layers-not-a-list", _set("model", "network", "params", "layers", value="Dense"),
-     "model.network.params.layers: must be an import block"),
+     "model.network.params.layers: must be a list of import blocks, got str"),
+    ("layers-one-block", _set("model", "network", "params", "layers", value={"import": "Dense"}),
+     "model.network.params.layers: must be a list of import blocks, got one block (put it in a list)"),
     ("learning-rate-yaml-exponent", _set("solver", "optimizer", "learning_rate", value="1e-2"),
      "solver.optimizer.learning_rate: must be a number or an import block, got the text '1e-2' (in YAML, write "
      "1.0e-2"),

@@ -244,7 +244,8 @@ def resolve_imports(config: Dict[str, Any], registry: Registry) -> List[str]:
 
     A component may hold import blocks in its own params (``sequential_from_config``'s
     ``layers``): it says so with a ``component_params`` attribute mapping the param to the
-    kind of its blocks, and those blocks are resolved here too, with their dotted paths.
+    kind of its blocks (``"layer"``: one block; ``["layer"]``: a list of them), and those
+    blocks are resolved here too, with their dotted paths.
     """
     problems: List[str] = []
     blocks = list(_import_blocks(config))
@@ -252,7 +253,7 @@ def resolve_imports(config: Dict[str, Any], registry: Registry) -> List[str]:
         path, kind, block, binder = blocks.pop(0)
         resolved = _resolve_block(path, kind, block, binder, registry, problems)
         if resolved is not None:
-            blocks.extend(_nested_blocks(path, resolved.obj, block.get("params")))
+            blocks.extend(_nested_blocks(path, resolved.obj, block.get("params"), problems))
     return problems
 
 
@@ -298,17 +299,24 @@ def _block_shape_problem(block: Any) -> Optional[str]:
     return ".import: must not be empty" if not name else None  # a blank one: the registry names it
 
 
-def _nested_blocks(path: str, obj: Any, params: Any) -> Iterator[Tuple[str, str, Any, Callable[..., Any]]]:
-    """The import blocks a resolved component declares in its params (``component_params``)."""
+def _nested_blocks(path: str, obj: Any, params: Any,
+                   problems: List[str]) -> Iterator[Tuple[str, str, Any, Callable[..., Any]]]:
+    """The import blocks a resolved component declares in its params (``component_params``);
+    a param declared a list of blocks that is not a list is a problem."""
     declared = getattr(obj, "component_params", None)
     if not isinstance(declared, dict) or not isinstance(params, dict):
         return
     for param, kind in declared.items():
         value = params.get(param)
+        listed = isinstance(kind, list)
+        kind = kind[0] if listed else kind
         binder = _bind_layer if kind == "layer" else _bind_partial_if_class
         if isinstance(value, list):
             for index, block in enumerate(value):
                 yield f"{path}.params.{param}[{index}]", kind, block, binder
+        elif listed and value is not None and (isinstance(value, dict) or not _waits_for_something(value)):
+            problems.append(f"{path}.params.{param}: must be a list of import blocks, got "
+                            f"{'one block (put it in a list)' if isinstance(value, dict) else type(value).__name__}")
         elif isinstance(value, dict) or (value is not None and not _waits_for_something(value)):
             # a block, or a value that should be one (a network param "{{name}}" is filled later)
             yield f"{path}.params.{param}", kind, value, binder
