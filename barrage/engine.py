@@ -32,7 +32,7 @@ from barrage.manifest import Manifest
 from barrage.model import build_network, check_against_network, compile_network, load_weights, sparse_label_ranges
 from barrage.outputs import refuse_input, refuse_run_files
 from barrage.progress import Progress
-from barrage.records import RecordsLike, RecordStream, RecordTable, open_records
+from barrage.records import RecordsLike, RecordStream, RecordTable, open_records, text_keys_of
 from barrage.runtime import Runtime, default_runtime
 from barrage.scores import ScoreWriter, check_output_path, records_of
 from barrage.scoring import Scorer, Shard, concatenate, kept_columns, record_chunks
@@ -118,9 +118,9 @@ class BarrageModel:
     def _train(self, config: Dict[str, Any], records_train: RecordsLike, records_validation: RecordsLike,
                resume_point: Optional["ResumePoint"], layout: ArtifactLayout, verbose: Any) -> Any:
         """Everything checked, then the directory written and the network fitted."""
-        streaming = config["dataset"]["streaming"]
-        train_table = open_records(records_train, "training records", streaming)
-        validation_table = open_records(records_validation, "validation records", streaming)
+        streaming, text_keys = config["dataset"]["streaming"], text_keys_of(config)
+        train_table = open_records(records_train, "training records", streaming, text_keys)
+        validation_table = open_records(records_validation, "validation records", streaming, text_keys)
         transformer, network_params = self._fitted_transformer(config, train_table, resume_point)
         self._distribution.agree({  # every worker starts from the same place
             "--resume": resume_point is not None, "epochs done": resume_point.epochs_done if resume_point else 0,
@@ -408,7 +408,7 @@ class BarrageModel:
             self.load()
         assert self.config is not None
         transformer = self._scoring_transformer()
-        opened, chunks = record_chunks(records, "scoring records", shard)
+        opened, chunks = record_chunks(records, "scoring records", shard, text_keys_of(self.config))
         context = RunContext(self.config, self.artifact_dir, RecordMode.SCORE, self.network, transformer)
         plugins = self.runtime.plugins
         plugins.call("barrage_pre_score", context=context, records=opened)

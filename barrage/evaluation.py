@@ -29,7 +29,7 @@ import numpy as np
 from barrage.components import build_loader
 from barrage.dataset import RecordMode, RecordTransformer, unstack_data_record
 from barrage.model import compile_network, sparse_label_ranges
-from barrage.records import RecordsLike, open_records
+from barrage.records import RecordsLike, open_records, text_keys_of
 from barrage.registry import Registry
 from barrage.sources import BatchSource, make_batch_source
 
@@ -47,7 +47,7 @@ class Evaluation:
 
     def source(self, records: RecordsLike, batch_size: Optional[int] = None) -> BatchSource:
         """The VALIDATION batches of ``records`` (the labelled records to evaluate on)."""
-        table = open_records(records, "evaluation records", streaming=True)
+        table = open_records(records, "evaluation records", streaming=True, text_keys=text_keys_of(self.config))
         loader = build_loader(self.config, RecordMode.VALIDATION, self.registry)
         return make_batch_source(
             table, mode=RecordMode.VALIDATION, loader=loader,

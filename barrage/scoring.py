@@ -58,11 +58,12 @@ class Shard:
         return cls(number - 1, count)
 
 
-def record_chunks(records: RecordsLike, name: str, shard: Optional[Shard] = None) -> Tuple[Any, Iterator[RecordTable]]:
+def record_chunks(records: RecordsLike, name: str, shard: Optional[Shard] = None,
+                  text_keys: Iterable[str] = ()) -> Tuple[Any, Iterator[RecordTable]]:
     """The records to score (for the hooks) and their chunks, in order: a file is
     streamed (a ``.json`` array is read whole first, then cut into chunks); records in
-    memory are one chunk."""
-    opened = open_records(records, name, streaming=True)
+    memory are one chunk. ``text_keys`` are read as text."""
+    opened = open_records(records, name, streaming=True, text_keys=text_keys)
     if isinstance(opened, RecordStream):
         stream = opened.shard(shard.index, shard.count) if shard else opened
         return stream, stream.chunks()

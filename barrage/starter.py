@@ -13,7 +13,9 @@ Two plugins are used when they are installed and needed: ``Standardizer`` scales
 regression target (prices in the hundreds of thousands train badly unscaled), and
 ``CategoricalEncoder`` turns class labels that are not the ids ``0..k-1`` (text, or
 codes like ``1, 2, 3``) into ids. Without ``barrage-tabular`` a regression target stays
-unscaled and such labels are refused with what to install.
+unscaled and such labels are refused with what to install. Text labels some of which look
+like numbers (``"101"`` beside ``"X7"``) are declared text (``dataset.text_keys``), so that
+they are read as the same categories in every file and batch.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ def starter_config(frame: pd.DataFrame, target: str, registry: Registry, origin:
             transformer = {"import": "Standardizer", "params": {"outputs": [name]}}
     network["params"]["layers"].append(_dense(units, "softmax" if task == "classification" else None))
     config = _assemble(features, target, name, network, output, transformer, task)
+    if task == "classification" and _text_like_numbers(labels):
+        config["dataset"]["text_keys"] = [str(target)]
     return Starter(config, task, features, skipped, classes)
 
 
@@ -113,6 +117,14 @@ def infer_task(labels: pd.Series) -> str:
     distinct = len(np.unique(values))
     integral = bool(np.all(np.mod(values, 1) == 0))
     return "classification" if integral and distinct <= MAX_CLASSES and distinct < len(values) else "regression"
+
+
+def _text_like_numbers(labels: pd.Series) -> bool:
+    """Whether the labels are text and some of them read as numbers (codes)."""
+    if labels.dtype.kind in "biufc":
+        return False
+    texts = labels[labels.map(lambda value: isinstance(value, str))]
+    return bool(pd.to_numeric(texts, errors="coerce").notna().any())
 
 
 def output_name(target: str) -> str:

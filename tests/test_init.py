@@ -149,3 +149,17 @@ def test_an_existing_output_is_kept_unless_overwrite(tmp_path):
                       "--task", "regression")
     assert replaced.exit_code == 0, replaced.output
     assert json.loads(target.read_text())["model"]["outputs"][0]["name"] == "rooms"
+
+
+def test_text_labels_that_partly_look_like_numbers_are_declared_text():
+    """Codes like "101" beside "X7" would read as numbers in a file or batch without "X7"
+    (and be refused in one with a few): the starter declares the target text."""
+    frame = pd.read_csv(HOUSING / "train.csv")
+    runtime = Runtime()
+    assert "text_keys" not in starter_config(frame, "band", runtime.registry).config["dataset"]  # names: no need
+    assert "text_keys" not in starter_config(frame, "rooms", runtime.registry).config["dataset"]  # numbers
+    frame["band"] = frame["band"].map({"budget": "101", "mid": "102", "premium": "X7"})
+    coded = starter_config(frame, "band", runtime.registry)
+    assert coded.config["dataset"]["text_keys"] == ["band"]
+    assert coded.classes == ["101", "102", "X7"]
+    prepare_config(coded.config, runtime)

@@ -399,3 +399,80 @@ def test_chunks_of_a_selection_keep_its_records_and_order() -> None:
         assert [n for chunk in chunks for n in chunk.column("n")] == list(table.column("n"))
         assert [number for chunk in chunks for number in chunk.record_numbers(np.arange(len(chunk)))] == \
             list(table.record_numbers(np.arange(len(table))))
+
+
+# -- keys declared text (dataset.text_keys) ------------------------------------------------
+
+CODES = [{"code": "007", "n": 1}, {"code": 7, "n": 2}, {"code": 7.0, "n": 3}, {"code": None, "n": 4},
+         {"code": 2.5, "n": 5}, {"code": True, "n": 6}, {"code": "X7", "n": 7}]
+CODES_AS_TEXT = ["007", "7", "7", None, "2.5", "True", "X7"]
+
+
+def test_a_key_declared_text_is_text_in_its_column_and_its_records() -> None:
+    table = read_records(CODES, text_keys=["code"])
+    assert table.column("code").tolist() == CODES_AS_TEXT
+    assert [record["code"] for record in table] == CODES_AS_TEXT
+    assert table.column("n").tolist() == [1, 2, 3, 4, 5, 6, 7]  # other keys as before
+    assert table.to_frame()["code"].tolist()[:3] == ["007", "7", "7"]
+    # views of the table (slices, takes, chunks, shards) keep the declaration
+    views = [table.slice(1, 3), table.take([2, 1]), next(table.chunks(2)), table.shard(0, 3)]
+    assert [view.column("code").tolist() for view in views] == [["7", "7"], ["7", "7"], ["007", "7"], ["007", "7"]]
+    assert table.raw_column("code").tolist() == CODES_AS_TEXT  # what --keep copies
+    # without the declaration the same values are a mixed column, read by the majority rule
+    with pytest.raises(DataError, match=r"^records: column 'code', record 6: 'X7' cannot become a number"):
+        read_records(CODES).column("code")
+
+
+def test_codes_that_became_floats_beside_a_missing_value_read_as_their_integers() -> None:
+    frame = pd.DataFrame({"code": [101.0, np.nan, 102.0, 0.5], "count": np.array([3, 4, 5, 6], dtype=np.int64)})
+    table = read_records(frame, text_keys=["code", "count"])
+    assert table.column("code").tolist() == ["101", None, "102", "0.5"]
+    assert table.column("count").tolist() == ["3", "4", "5", "6"]
+    assert table[1] == {"code": None, "count": "4"}
+
+
+def test_a_list_under_a_key_declared_text_is_refused_naming_the_record() -> None:
+    rows = [{"code": "a"}, {"code": "b"}, {"code": ["c", "d"]}]
+    message = r"^records: key 'code', record 2: a list cannot be text \(dataset\.text_keys\)$"
+    with pytest.raises(DataError, match=message):
+        read_records(rows, text_keys=["code"]).column("code")
+
+
+def test_a_key_declared_text_is_never_gathered_into_a_float_matrix() -> None:
+    rows = [{"a": float(i), "b": float(i) / 2} for i in range(4)]
+    table = read_records(rows, text_keys=["b"])
+    assert table.float_matrix(["a", "b"]) is None
+    a, b = table.columns(["a", "b"])
+    assert a.tolist() == [0.0, 1.0, 2.0, 3.0] and b.tolist() == ["0", "0.5", "1", "1.5"]
+
+
+@pytest.mark.parametrize("extension", [".csv", ".json", ".jsonl", ".parquet"])
+def test_a_file_column_of_codes_is_refused_unless_declared_text_and_csv_keeps_leading_zeros(
+        tmp_path: Any, extension: str) -> None:
+    from barrage.records import RecordStream
+
+    codes = ["101", "007", "102", "103", "X7", "104", "105"]
+    frame = pd.DataFrame({"code": codes, "n": range(len(codes))})
+    path = tmp_path / f"codes{extension}"
+    if extension == ".csv":
+        frame.to_csv(path, index=False)
+    elif extension == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_json(path, orient="records", lines=extension == ".jsonl")
+    with pytest.raises(DataError, match=r"column 'code', record 4: 'X7' cannot become a number "
+                                        r"\(if 'code' holds codes or categories, not numbers, declare it in "
+                                        r"dataset\.text_keys\)"):
+        read_records(str(path)).column("code")
+    assert read_records(str(path), text_keys=["code"]).column("code").tolist() == codes
+    if extension != ".json":  # streamed, in chunks and shards
+        stream = RecordStream(str(path), text_keys=["code"])
+        assert [c for chunk in stream.chunks(3) for c in chunk.column("code")] == codes
+        assert [c for chunk in stream.shard(1, 2).chunks() for c in chunk.column("code")] == codes[4:]
+        assert [record["code"] for record in stream] == codes
+
+
+def test_a_csv_column_of_digit_codes_keeps_its_zeros_only_when_declared_text(tmp_path: Any) -> None:
+    path = write_text(tmp_path / "zip.csv", "zip,n\n00501,1\n10001,2\n")
+    assert read_records(str(path)).column("zip").tolist() == [501, 10001]
+    assert read_records(str(path), text_keys=["zip"]).column("zip").tolist() == ["00501", "10001"]

@@ -49,6 +49,7 @@ SCHEMA: Dict[str, Any] = {
             "streaming": {"type": ["boolean", "string"], "allowed": ["auto", True, False]},
             "shuffle": {"type": "boolean"},
             "shuffle_buffer": {"type": "integer", "min": 0, "max": MAX_COUNT},
+            "text_keys": {"type": "list", "schema": {"type": "string", "empty": False}},
         },
     },
     "model": {
@@ -112,6 +113,7 @@ DEFAULTS: Dict[str, Dict[str, Any]] = {
         "streaming": "auto",
         "shuffle": True,
         "shuffle_buffer": 16384,
+        "text_keys": [],
     },
     "model": {},
     "solver": {

@@ -11,7 +11,7 @@ chunk (see :func:`open_records`).
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 import pandas as pd
 
@@ -28,28 +28,31 @@ __all__ = [
     "open_records",
     "read_records",
     "should_stream",
+    "text_keys_of",
 ]
 
 RecordsLike = Union[RecordTable, RecordStream, Sequence[Dict[str, Any]], pd.DataFrame, str, os.PathLike]
 
 
-def read_records(source: RecordsLike, name: str = "records") -> RecordTable:
+def read_records(source: RecordsLike, name: str = "records", text_keys: Iterable[str] = ()) -> RecordTable:
     """Records in memory: from a list of dicts, a DataFrame, a table or a file path (read
-    whole). ``name`` names in-memory records in messages. An empty set is an error."""
+    whole). ``name`` names in-memory records in messages; ``text_keys`` are read as text
+    (``dataset.text_keys``). An empty set is an error."""
+    text_keys = frozenset(text_keys)
     if isinstance(source, RecordTable):
-        table = source
+        table = source.with_text_keys(text_keys)
     elif isinstance(source, RecordStream):
-        table = read_file(source.spec)
+        table = read_file(source.spec, source.text_keys | text_keys)
     elif isinstance(source, pd.DataFrame):
-        table = RecordTable.from_frame(source, name)
+        table = RecordTable.from_frame(source, name, text_keys=text_keys)
     elif isinstance(source, (str, os.PathLike)):
-        table = read_file(os.fspath(source))
+        table = read_file(os.fspath(source), text_keys)
     elif isinstance(source, Sequence) and not isinstance(source, (bytes, str)):
         if not set(map(type, source)) <= {dict}:  # one C-level pass; then find the culprit
             for index, record in enumerate(source):
                 if not isinstance(record, dict):
                     raise DataError(f"{name}: record {index} is a {type(record).__name__}, not a dict")
-        table = RecordTable.from_rows(source, name)  # type: ignore[arg-type]
+        table = RecordTable.from_rows(source, name, text_keys=text_keys)  # type: ignore[arg-type]
     else:
         raise DataError(
             f"{name}: expected a list of dicts, a pandas DataFrame or a file path, got {type(source).__name__}"
@@ -59,23 +62,31 @@ def read_records(source: RecordsLike, name: str = "records") -> RecordTable:
     return table
 
 
-def open_records(source: RecordsLike, name: str = "records", streaming: Any = "auto") -> "RecordTable | RecordStream":
+def open_records(source: RecordsLike, name: str = "records", streaming: Any = "auto",
+                 text_keys: Iterable[str] = ()) -> "RecordTable | RecordStream":
     """The records as a table, or as a stream when ``streaming`` is ``True``, or
     ``"auto"`` and :func:`should_stream` says the file is too large to hold comfortably.
-    Only files stream; records already in memory are a table."""
+    Only files stream; records already in memory are a table. ``text_keys`` are read as
+    text."""
     if isinstance(source, RecordStream):
-        stream: Optional[RecordStream] = source
+        stream: Optional[RecordStream] = source.with_text_keys(text_keys)
     elif isinstance(source, (str, os.PathLike)) and streaming is not False:
         path = os.fspath(source)
-        candidate = RecordStream(path) if not path.lower().endswith(".json") else None
+        candidate = RecordStream(path, text_keys=text_keys) if not path.lower().endswith(".json") else None
         stream = candidate if candidate is not None and (streaming is True or should_stream(candidate)) else None
     else:
         stream = None
     if stream is None:
-        return read_records(source, name)
+        return read_records(source, name, text_keys)
     if len(stream) == 0:
         raise DataError(f"{stream.origin}: no records")
     return stream
+
+
+def text_keys_of(config: Dict[str, Any]) -> frozenset:
+    """The keys a config declares text (``dataset.text_keys``); none in a config saved
+    before they could be declared."""
+    return frozenset(config.get("dataset", {}).get("text_keys") or ())
 
 
 def should_stream(stream: RecordStream) -> bool:

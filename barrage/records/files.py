@@ -9,6 +9,10 @@ in-memory :class:`~barrage.records.table.RecordTable` whose records keep their n
 the file, so memory does not grow with the file. It is split into *fragments* (Parquet
 row groups, blocks of JSON lines, whole CSV files) that training may visit in a shuffled
 order, and it can be restricted to a contiguous range of records (a shard).
+
+Keys declared text (``text_keys``) are read from a CSV file as text, so codes keep their
+leading zeros (``007``); every table read carries them (see
+:class:`~barrage.records.table.RecordTable`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import glob
 import io
 import json
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import attrs
 import numpy as np
@@ -63,20 +67,29 @@ def source_paths(spec: str) -> Tuple[str, List[str]]:
 # -- reading whole files -----------------------------------------------------------------
 
 
-def read_file(spec: str) -> RecordTable:
-    """Every record of a file (or Parquet folder or glob) in memory."""
+def read_file(spec: str, text_keys: Iterable[str] = ()) -> RecordTable:
+    """Every record of a file (or Parquet folder or glob) in memory, ``text_keys`` read
+    as text."""
     extension, paths = source_paths(spec)
     with _readable(spec):
         if extension == ".csv":
             _refuse_repeated_columns(paths[0])
-            return RecordTable.from_frame(pd.read_csv(paths[0]), spec)
+            frame = pd.read_csv(paths[0], dtype=_csv_text_types(text_keys))
+            return RecordTable.from_frame(frame, spec, text_keys=text_keys)
         if extension == ".parquet":
-            return RecordTable.from_frame(_parquet_frame(paths), spec)
+            return RecordTable.from_frame(_parquet_frame(paths), spec, text_keys=text_keys)
         if extension == ".jsonl":
             with open(paths[0], "rb") as handle:
-                return _json_lines_table(handle.read(), spec, first_record=0, first_line=1)
-        return RecordTable.from_rows(_json_array(paths[0]), spec)
+                table = _json_lines_table(handle.read(), spec, first_record=0, first_line=1)
+            return table.with_text_keys(text_keys)
+        return RecordTable.from_rows(_json_array(paths[0]), spec, text_keys=text_keys)
     raise AssertionError("unreachable: _readable re-raises every error")  # pragma: no cover
+
+
+def _csv_text_types(text_keys: Iterable[str]) -> Dict[str, Any]:
+    """pandas ``dtype`` for the CSV columns read as text, as written (``007`` keeps its
+    zeros); pandas ignores the names a file does not have."""
+    return {key: str for key in text_keys}
 
 
 def _refuse_repeated_columns(path: str) -> None:
@@ -198,16 +211,27 @@ class Fragment:
 class RecordStream:
     """The records of a file read chunk by chunk (see the module docstring).
 
-    ``rows`` restricts the stream to the records ``[start, stop)`` (a shard).
+    ``rows`` restricts the stream to the records ``[start, stop)`` (a shard);
+    ``text_keys`` are read as text.
     """
 
-    def __init__(self, spec: str, rows: Optional[Tuple[int, int]] = None):
+    def __init__(self, spec: str, rows: Optional[Tuple[int, int]] = None, text_keys: Iterable[str] = ()):
         self.spec = spec
         self.format, self.paths = source_paths(spec)
         if self.format == ".json":
             raise DataError(f"{spec}: a .json array cannot be streamed; use .jsonl, .csv or .parquet")
         self.rows = rows
+        self.text_keys: AbstractSet[str] = frozenset(text_keys)
         self._fragments: Optional[List[Fragment]] = None
+
+    def with_text_keys(self, keys: Iterable[str]) -> "RecordStream":
+        """The same records with ``keys`` also read as text."""
+        keys = frozenset(keys)
+        if keys <= self.text_keys:
+            return self
+        stream = RecordStream(self.spec, self.rows, self.text_keys | keys)
+        stream._fragments = self._fragments
+        return stream
 
     @property
     def origin(self) -> str:
@@ -239,7 +263,7 @@ class RecordStream:
             snapped = [int(edges[np.argmin(np.abs(edges - bound))]) for bound in bounds]
             if all(low < high for low, high in zip(snapped, snapped[1:])):  # ... unless a shard would be empty
                 bounds = snapped
-        return RecordStream(self.spec, (bounds[index], bounds[index + 1]))
+        return RecordStream(self.spec, (bounds[index], bounds[index + 1]), self.text_keys)
 
     def chunks(self, chunk_rows: Optional[int] = None, order: Optional[Sequence[int]] = None,
                columns: Optional[Sequence[str]] = None) -> Iterator[RecordTable]:
@@ -311,7 +335,7 @@ def _parquet_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
         parquet = pq.ParquetFile(fragment.path, pre_buffer=False)  # flat memory, whatever the file's size
         for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[fragment.row_group],
                                           columns=list(columns) if columns else None):
-            yield RecordTable.from_frame(batch.to_pandas(), stream.origin, first)
+            yield RecordTable.from_frame(batch.to_pandas(), stream.origin, first, stream.text_keys)
             first += batch.num_rows
 
 
@@ -343,6 +367,7 @@ def _json_lines_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int
         data = handle.read(fragment.stop - fragment.start)
     with _readable(fragment.path):
         table = _json_lines_table(data, stream.origin, fragment.first_record, fragment.first_line)
+    table = table.with_text_keys(stream.text_keys)
     for start in range(0, len(table), chunk_rows):
         yield table.slice(start, start + chunk_rows)
 
@@ -360,14 +385,15 @@ def _csv_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
     to_skip = start  # counted in parsed records: blank lines and quoted line breaks are not records
     _refuse_repeated_columns(fragment.path)
     with _readable(fragment.path):
-        reader = pd.read_csv(fragment.path, chunksize=chunk_rows, usecols=list(columns) if columns else None)
+        reader = pd.read_csv(fragment.path, chunksize=chunk_rows, usecols=list(columns) if columns else None,
+                             dtype=_csv_text_types(stream.text_keys))
         for frame in reader:
             if to_skip:
                 dropped = min(to_skip, len(frame))
                 frame, to_skip = frame.iloc[dropped:].reset_index(drop=True), to_skip - dropped
                 if frame.empty:
                     continue
-            yield RecordTable.from_frame(frame, stream.origin, first)
+            yield RecordTable.from_frame(frame, stream.origin, first, stream.text_keys)
             first += len(frame)
 
 

@@ -8,6 +8,10 @@ of dicts is turned into columns once, however many times it is sliced (a transfo
 fit, then the batches). A table that is one chunk of a larger stream knows the record
 number of its first row (its store's ``offset``), so messages name records by their
 place in the file.
+
+Keys declared text (``dataset.text_keys``) are read as text whatever their values look
+like: a table hands out their values as ``str`` (see :func:`as_text`) in its columns and
+its records alike, so a column of codes is the same column in every file and batch.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import itertools
 import operator
 import reprlib
 import struct
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -36,6 +40,7 @@ class ColumnStore(abc.ABC):
         self.origin = origin
         self.offset = offset  # the number of the first record in the data it came from
         self._columns: Dict[str, np.ndarray] = {}
+        self._texts: Dict[str, np.ndarray] = {}
 
     @abc.abstractmethod
     def __len__(self) -> int:
@@ -59,6 +64,12 @@ class ColumnStore(abc.ABC):
         if key not in self._columns:
             self._columns[key] = clean_column(key, self.raw(key), self.origin, self.offset)
         return self._columns[key]
+
+    def text(self, key: str) -> np.ndarray:
+        """The values of ``key`` as text (a key declared text): see :func:`as_text`."""
+        if key not in self._texts:
+            self._texts[key] = as_text(key, self.raw(key), self.origin, self.offset)
+        return self._texts[key]
 
     def prefetch(self, keys: Sequence[str]) -> None:
         """About to read these columns together (a store may gather them in one pass)."""
@@ -192,19 +203,28 @@ class RowStore(ColumnStore):
 
 
 class RecordTable(Sequence):
-    """A view of a :class:`ColumnStore`: all its records, a slice or a selection."""
+    """A view of a :class:`ColumnStore`: all its records, a slice or a selection.
+    ``text_keys`` are the keys read as text (see the module docstring)."""
 
-    def __init__(self, store: ColumnStore, selection: Index = None):
+    def __init__(self, store: ColumnStore, selection: Index = None, text_keys: Iterable[str] = ()):
         self.store = store
         self.selection = selection
+        self.text_keys: AbstractSet[str] = frozenset(text_keys)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, origin: str = "records", offset: int = 0) -> "RecordTable":
-        return cls(FrameStore(frame, origin, offset))
+    def from_frame(cls, frame: pd.DataFrame, origin: str = "records", offset: int = 0,
+                   text_keys: Iterable[str] = ()) -> "RecordTable":
+        return cls(FrameStore(frame, origin, offset), text_keys=text_keys)
 
     @classmethod
-    def from_rows(cls, rows: Sequence[Dict[str, Any]], origin: str = "records", offset: int = 0) -> "RecordTable":
-        return cls(RowStore(rows, origin, offset))
+    def from_rows(cls, rows: Sequence[Dict[str, Any]], origin: str = "records", offset: int = 0,
+                  text_keys: Iterable[str] = ()) -> "RecordTable":
+        return cls(RowStore(rows, origin, offset), text_keys=text_keys)
+
+    def with_text_keys(self, keys: Iterable[str]) -> "RecordTable":
+        """The same records with ``keys`` also read as text."""
+        keys = frozenset(keys)
+        return self if keys <= self.text_keys else RecordTable(self.store, self.selection, self.text_keys | keys)
 
     @property
     def origin(self) -> str:
@@ -231,7 +251,10 @@ class RecordTable(Sequence):
         if isinstance(item, slice):
             start, stop, step = item.indices(len(self))
             return self.take(np.arange(start, stop, step))
-        return self.store.record(self._position(item))
+        record = self.store.record(self._position(item))
+        for key in self.text_keys & record.keys():
+            record[key] = text_value(key, record[key], self.origin, self.record_number(item))
+        return record
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         for position in range(len(self)):
@@ -242,18 +265,20 @@ class RecordTable(Sequence):
 
     def column(self, key: str) -> np.ndarray:
         """All values of ``key`` over the table's records, as one array."""
-        values = self.store.column(key)
+        values = self.store.text(key) if key in self.text_keys else self.store.column(key)
         return values if self.selection is None else values[self.selection]
 
     def columns(self, keys: Sequence[str]) -> List[np.ndarray]:
         """:meth:`column` of each key, gathered together where that is faster."""
-        self.store.prefetch(keys)
+        self.store.prefetch([key for key in keys if key not in self.text_keys])
         return [self.column(key) for key in keys]
 
     def float_matrix(self, keys: Sequence[str]) -> Optional[np.ndarray]:
         """The values of ``keys`` side by side, one row per record, as float64, when the
         store reads them straight into that shape (dicts whose values are floats);
         ``None`` when :meth:`columns` is the way to read them."""
+        if not self.text_keys.isdisjoint(keys):
+            return None
         values = self.store.float_matrix(keys)
         if values is None:
             return None
@@ -262,8 +287,9 @@ class RecordTable(Sequence):
         return values[self.selection]  # a take: a copy already
 
     def raw_column(self, key: str) -> np.ndarray:
-        """The values of ``key`` as they were read (no conversion), e.g. identifiers."""
-        values = self.store.raw(key)
+        """The values of ``key`` as they were read (no conversion; text for a key declared
+        text), e.g. identifiers."""
+        values = self.store.text(key) if key in self.text_keys else self.store.raw(key)
         return values if self.selection is None else values[self.selection]
 
     def record_number(self, position: int) -> int:
@@ -280,12 +306,12 @@ class RecordTable(Sequence):
         """The records at ``positions`` (in that order), sharing this table's columns."""
         chosen = np.arange(len(self.store))[self.selection] if self.selection is not None else None
         positions = np.asarray(positions, dtype=np.int64)
-        return RecordTable(self.store, positions if chosen is None else chosen[positions])
+        return RecordTable(self.store, positions if chosen is None else chosen[positions], self.text_keys)
 
     def slice(self, start: int, stop: int) -> "RecordTable":
         """The records ``start`` to ``stop``, sharing this table's columns."""
         if self.selection is None:
-            return RecordTable(self.store, slice(start, min(stop, len(self.store))))
+            return RecordTable(self.store, slice(start, min(stop, len(self.store))), self.text_keys)
         return self.take(np.arange(start, min(stop, len(self))))
 
     def shard(self, index: int, count: int) -> "RecordTable":
@@ -314,16 +340,17 @@ class RecordTable(Sequence):
                 yield self.take(np.arange(start, start + len(part)))
                 continue
             first = int(part[0])
-            yield RecordTable.from_rows(rows[first:first + len(part)], self.origin, self.offset + first)
+            yield RecordTable.from_rows(rows[first:first + len(part)], self.origin, self.offset + first,
+                                        self.text_keys)
 
     def to_frame(self) -> pd.DataFrame:
-        """The records as a DataFrame."""
-        if isinstance(self.store, FrameStore):
-            frame = self.store.frame
-            return frame if self.selection is None else frame.iloc[self.selection].reset_index(drop=True)
-        positions = np.arange(len(self.store))
-        chosen = positions if self.selection is None else positions[self.selection]
-        return pd.DataFrame([self.store.record(int(i)) for i in chosen])
+        """The records as a DataFrame (keys declared text as text)."""
+        if not isinstance(self.store, FrameStore):
+            return pd.DataFrame(list(self))  # its records have their text keys as text
+        frame = self.store.frame
+        frame = frame if self.selection is None else frame.iloc[self.selection].reset_index(drop=True)
+        texts = {key: self.column(key) for key in self.text_keys if key in frame.columns}
+        return frame.assign(**texts) if texts else frame
 
     def _position(self, item: int) -> int:
         if item < 0:
@@ -371,9 +398,59 @@ def stack_vectors(key: str, values: List[Any], origin: str, offset: int = 0) -> 
     return np.stack(arrays)
 
 
+def as_text(key: str, values: np.ndarray, origin: str, offset: int = 0) -> np.ndarray:
+    """The values of a key declared text, as an object array of ``str``: text as it is
+    (``bytes`` too), an integer as its digits, a whole-number float as the integer it
+    holds (``7.0`` is ``"7"``: a column of codes becomes floats beside a missing value),
+    another number as Python writes it, true/false as ``"True"``/``"False"``; a missing
+    value (``None``, NaN) stays missing, as ``None``. A list is refused, naming its record."""
+    if values.ndim != 1:
+        raise DataError(f"{origin}: key '{key}' holds vectors (shape {values.shape[1:]} in record {offset}), "
+                        "which cannot be text (dataset.text_keys)")
+    kind = values.dtype.kind
+    if kind in "iu":
+        return values.astype(str).astype(object)
+    if kind == "f":
+        return _floats_as_text(values)
+    if kind in "USMm":  # text already; dates and durations as NumPy writes them
+        return values.astype(str).astype(object)
+    texts = np.empty(len(values), dtype=object)
+    texts[:] = [text_value(key, value, origin, offset + index) for index, value in enumerate(values)]
+    return texts
+
+
+def text_value(key: str, value: Any, origin: str, record: int) -> Optional[Union[str, bytes]]:
+    """One value of a key declared text (the rules of :func:`as_text`)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return None if value != value else str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (bool, int)):
+        return str(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (list, tuple, dict, np.ndarray)):
+        raise DataError(f"{origin}: key '{key}', record {record}: a {type(value).__name__} cannot be text "
+                        "(dataset.text_keys)")
+    return str(value)
+
+
+def _floats_as_text(values: np.ndarray) -> np.ndarray:
+    texts = np.full(len(values), None, dtype=object)
+    present = ~np.isnan(values)
+    whole = present & np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2.0**63)
+    texts[whole] = values[whole].astype(np.int64).astype(str)
+    others = present & ~whole
+    texts[others] = [repr(float(value)) for value in values[others]]
+    return texts
+
+
 def clean_column(key: str, values: np.ndarray, origin: str, offset: int = 0) -> np.ndarray:
     """Numbers stay numbers and text stays text; a column that is mostly numbers with
-    a few values that are not is an error naming the first such record."""
+    a few values that are not is an error naming the first such record (and
+    ``dataset.text_keys``, for a column of codes where a few are not digits)."""
     if values.dtype != object or values.ndim != 1 or len(values) == 0:
         return values
     if isinstance(values[0], (list, tuple, np.ndarray)):
@@ -385,7 +462,8 @@ def clean_column(key: str, values: np.ndarray, origin: str, offset: int = 0) -> 
     if bad.sum() >= converts.sum():
         return values  # a text column
     index = int(np.argmax(bad))
-    raise not_a_number(origin, key, offset + index, values[index])
+    error = not_a_number(origin, key, offset + index, values[index])
+    raise DataError(f"{error} (if '{key}' holds codes or categories, not numbers, declare it in dataset.text_keys)")
 
 
 def non_numbers(values: np.ndarray) -> "tuple[pd.Series, np.ndarray]":

@@ -442,3 +442,47 @@ def test_transformers_fitted_on_a_stream_match_those_fitted_in_memory(tmp_path, 
             np.testing.assert_allclose(got["std"], expected["std"], rtol=1e-9)
     assert stream_codes.vocabularies == memory_codes.vocabularies
     assert len(memory_codes.vocabularies["inputs"]["colour"]) == 3  # max_categories cut the rarest
+
+
+def test_codes_declared_text_train_and_score_alike_in_any_batch(tmp_path):
+    """District codes that are mostly digits ("007", "101") with a few "X7": refused
+    unless declared text; declared, a scoring file whose codes are all digits reads them
+    as the same categories (same scores as beside "X7"), and --keep copies "007" as is."""
+    rng = np.random.default_rng(3)
+    codes = rng.choice(["007", "101", "102", "X7"], size=240, p=[0.3, 0.3, 0.3, 0.1])
+    band = np.where(np.isin(codes, ["007", "X7"]), "premium", "budget")
+    pd.DataFrame({"district": codes[:180], "band": band[:180]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"district": codes[180:], "band": band[180:]}).to_csv(tmp_path / "validation.csv", index=False)
+    config = example_config("config-categorical.json")
+    with open(tmp_path / "plain.json", "w") as handle:
+        json.dump(config, handle)
+    config["dataset"]["text_keys"] = ["district"]
+    with open(tmp_path / "config.json", "w") as handle:
+        json.dump(config, handle)
+
+    def barrage(*args):
+        return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+    refused = barrage("train", tmp_path / "plain.json", tmp_path / "train.csv", tmp_path / "validation.csv",
+                      "-a", tmp_path / "plain")
+    assert refused.exit_code == 2 and "declare it in dataset.text_keys" in refused.output
+    trained = barrage("train", tmp_path / "config.json", tmp_path / "train.csv", tmp_path / "validation.csv",
+                      "-a", tmp_path / "run", "--verbose", "0")
+    assert trained.exit_code == 0, trained.output
+    with open(tmp_path / "run" / "dataset" / CategoricalEncoder.STATE_FILE) as handle:
+        assert json.load(handle)["inputs"]["district"] == ["007", "101", "102", "X7"]
+
+    (tmp_path / "digits.csv").write_text("district\n007\n101\n102\n")
+    (tmp_path / "mixed.csv").write_text("district\n007\n101\n102\nX7\n")
+    for name in ("digits", "mixed"):
+        scored = barrage("score", tmp_path / "run", tmp_path / f"{name}.csv", "-o", tmp_path / f"{name}.jsonl",
+                         "--keep", "district")
+        assert scored.exit_code == 0, scored.output
+    digits, mixed = (pd.read_json(tmp_path / f"{name}.jsonl", lines=True, dtype=False) for name in ("digits", "mixed"))
+    assert digits["district"].tolist() == ["007", "101", "102"]
+    np.testing.assert_allclose(np.stack(digits["band"]), np.stack(mixed["band"][:3]), rtol=1e-6)
+    in_memory = BarrageModel(str(tmp_path / "run")).predict([{"district": 101}, {"district": "101"}])
+    np.testing.assert_allclose(in_memory[0]["band"], in_memory[1]["band"])
+    np.testing.assert_allclose(in_memory[0]["band"], np.stack(digits["band"])[1], rtol=1e-6)
+    evaluated = barrage("evaluate", tmp_path / "run", tmp_path / "validation.csv")
+    assert evaluated.exit_code == 0, evaluated.output
