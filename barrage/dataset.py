@@ -152,7 +152,8 @@ class RecordLoader(abc.ABC):
 
         ``table`` is a sequence of record dicts that also hands out whole columns:
         ``len(table)``, ``table[i]`` (one record) and ``table.column(key)`` (one array over
-        all records). The default loads record by record and stacks the results.
+        all records, read-only: it is shared). The default loads record by record and
+        stacks the results.
         """
         return stack_data_records([self.load(table[i]) for i in range(len(table))])
 

@@ -476,3 +476,17 @@ def test_a_csv_column_of_digit_codes_keeps_its_zeros_only_when_declared_text(tmp
     path = write_text(tmp_path / "zip.csv", "zip,n\n00501,1\n10001,2\n")
     assert read_records(str(path)).column("zip").tolist() == [501, 10001]
     assert read_records(str(path), text_keys=["zip"]).column("zip").tolist() == ["00501", "10001"]
+
+
+def test_columns_handed_out_cannot_be_changed_in_place_so_the_users_data_stays_as_given() -> None:
+    """A column is shared by every view of a table and may be the DataFrame's own memory:
+    a component that changed one in place would change the user's data and every later
+    batch. Views (whole table, slices) are read-only; takes are the caller's copies."""
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "code": ["a", "b", "c"]})
+    table = read_records(frame, text_keys=["code"])
+    for values in (table.column("x"), table.slice(1, 3).column("x"), table.raw_column("x"), table.column("code")):
+        with pytest.raises(ValueError, match="read-only"):
+            values[0] = values[1]
+    taken = table.take([2, 0]).column("x")
+    taken[0] = 9.0
+    assert frame["x"].tolist() == [1.0, 2.0, 3.0] and table.column("x").tolist() == [1.0, 2.0, 3.0]

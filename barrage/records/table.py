@@ -264,9 +264,10 @@ class RecordTable(Sequence):
         return self.store.keys()
 
     def column(self, key: str) -> np.ndarray:
-        """All values of ``key`` over the table's records, as one array."""
+        """All values of ``key`` over the table's records, as one array (read-only: see
+        :func:`_shared`)."""
         values = self.store.text(key) if key in self.text_keys else self.store.column(key)
-        return values if self.selection is None else values[self.selection]
+        return self._selected(values)
 
     def columns(self, keys: Sequence[str]) -> List[np.ndarray]:
         """:meth:`column` of each key, gathered together where that is faster."""
@@ -290,7 +291,12 @@ class RecordTable(Sequence):
         """The values of ``key`` as they were read (no conversion; text for a key declared
         text), e.g. identifiers."""
         values = self.store.text(key) if key in self.text_keys else self.store.raw(key)
-        return values if self.selection is None else values[self.selection]
+        return self._selected(values)
+
+    def _selected(self, values: np.ndarray) -> np.ndarray:
+        if self.selection is None or isinstance(self.selection, slice):
+            return _shared(values[self.selection or slice(None)])
+        return values[self.selection]  # a take: the caller's own copy
 
     def record_number(self, position: int) -> int:
         """The number (in the data it came from) of the record at ``position``."""
@@ -379,6 +385,16 @@ def shard_bounds(total: int, count: int) -> List[int]:
     """The ``count + 1`` bounds of ``count`` contiguous shards of ``total`` records, as
     equal as whole records allow."""
     return [round(total * i / count) for i in range(count + 1)]
+
+
+def _shared(values: np.ndarray) -> np.ndarray:
+    """A read-only view of a column: it is shared by every view of the table and may be
+    the very memory of a DataFrame the user holds, so a component that changed it in
+    place would change the data under every later batch, and the user's data; NumPy
+    refuses the write instead ("assignment destination is read-only")."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def _scalar(value: Any) -> Any:
