@@ -19,6 +19,9 @@ from barrage.artifacts import hold, release, remove_stale_stages, temporary_path
 from barrage.errors import DataError
 from barrage.manifest import MANIFEST
 
+# How an existing output is kept, for the command line and the Python API alike.
+KEPT = "already exists; remove it or pass --overwrite (overwrite=True in Python)"
+
 # What an artifact directory holds of its own: no output may replace any of it.
 RUN_ENTRIES = frozenset({
     artifacts.CONFIG, artifacts.NETWORK_PARAMS, artifacts.ENVIRONMENT, artifacts.REPORT, artifacts.BEST_CHECKPOINT,
@@ -76,7 +79,7 @@ def check_output(path: str, overwrite: bool = False, extensions: Optional[Sequen
     if not os.path.lexists(path):
         return
     if not overwrite:
-        raise DataError(f"{path}: already exists; remove it or pass --overwrite")
+        raise DataError(f"{path}: {KEPT}")
     if os.path.isdir(path) and not os.path.islink(path) and not folder:
         raise DataError(f"{path}: is a folder; give a file name for the {what}")
     if folder and not os.path.isdir(path):
@@ -100,7 +103,7 @@ def publish_folder(path: str, fill: Callable[[str], None], overwrite: bool = Fal
         fill(stage)
         if os.path.lexists(path):
             if not overwrite:
-                raise DataError(f"{path}: already exists; remove it or pass --overwrite")
+                raise DataError(f"{path}: {KEPT}")
             old = temporary_path(path)
             os.rename(path, old)
         try:

@@ -30,6 +30,7 @@ import numpy as np
 
 from barrage import artifacts
 from barrage.errors import DataError
+from barrage.outputs import KEPT
 
 SCORE_EXTENSIONS = (".csv", ".json", ".jsonl", ".parquet")
 Columns = Mapping[str, np.ndarray]
@@ -55,7 +56,7 @@ def check_output_path(path: str, overwrite: bool = False) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise DataError(f"{path}: cannot be written: the folder {folder} is not writable")
     if os.path.lexists(path) and not overwrite:
-        raise DataError(f"{path}: already exists; remove it or pass --overwrite")
+        raise DataError(f"{path}: {KEPT}")
 
 
 def columns_of(scores: Sequence[Mapping[str, Any]]) -> Dict[str, np.ndarray]:

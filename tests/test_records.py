@@ -375,7 +375,8 @@ def test_written_scores_read_back_as_records(tmp_path: Any) -> None:
 
 def test_write_refuses_to_overwrite(tmp_path: Any) -> None:
     path = write_text(tmp_path / "scores.json", "keep me")
-    with pytest.raises(DataError, match=r"scores\.json: already exists"):
+    with pytest.raises(DataError, match=r"scores\.json: already exists; remove it or pass --overwrite "
+                                        r"\(overwrite=True in Python\)$"):  # says how, from either side
         write_scores(SCORES, path)
     with open(path, encoding="utf-8") as handle:
         assert handle.read() == "keep me"
