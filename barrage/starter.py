@@ -120,10 +120,11 @@ def infer_task(labels: pd.Series) -> str:
 
 
 def _text_like_numbers(labels: pd.Series) -> bool:
-    """Whether the labels are text and some of them read as numbers (codes)."""
+    """Whether the labels are not all numbers and some of them read as numbers: codes,
+    as text (``"101"`` beside ``"X7"`` in a CSV file) or as numbers (JSON's ``101``)."""
     if labels.dtype.kind in "biufc":
         return False
-    texts = labels[labels.map(lambda value: isinstance(value, str))]
+    texts = labels.dropna().map(str)
     return bool(pd.to_numeric(texts, errors="coerce").notna().any())
 
 

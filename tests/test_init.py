@@ -163,3 +163,5 @@ def test_text_labels_that_partly_look_like_numbers_are_declared_text():
     assert coded.config["dataset"]["text_keys"] == ["band"]
     assert coded.classes == ["101", "102", "X7"]
     prepare_config(coded.config, runtime)
+    frame["band"] = frame["band"].map({"101": 101, "102": 102, "X7": "X7"}).astype(object)  # as JSON has them
+    assert starter_config(frame, "band", runtime.registry).config["dataset"]["text_keys"] == ["band"]

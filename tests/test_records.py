@@ -491,3 +491,54 @@ def test_columns_handed_out_cannot_be_changed_in_place_so_the_users_data_stays_a
     taken = table.take([2, 0]).column("x")
     taken[0] = 9.0
     assert frame["x"].tolist() == [1.0, 2.0, 3.0] and table.column("x").tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_text_key_reads_as_given_where_pandas_or_pyarrow_would_reinterpret_it(tmp_path: Any) -> None:
+    """Found by review: pandas took a CSV "NA" code as missing; a float first among
+    dicts turned "007" into 7 in the column; pyarrow turned big integers beside a null
+    into floats (wrong ids) and JSON date text into timestamps."""
+    from barrage.records import RecordStream
+
+    csv_path = write_text(tmp_path / "na.csv", "code,n\n007,NA\nNA,2\n,3\nnull,4\n")
+    for table in (read_records(csv_path, text_keys=["code"]), *RecordStream(csv_path, text_keys=["code"]).chunks()):
+        assert table.column("code").tolist() == ["007", "NA", None, "null"]
+        assert np.isnan(table.column("n")[0])  # other columns keep pandas' missing values
+    dicts = read_records([{"code": float("nan")}, {"code": "007"}, {"code": 1.5}], text_keys=["code"])
+    assert dicts.column("code").tolist() == [None, "007", "1.5"] == [record["code"] for record in dicts]
+    big = write_text(tmp_path / "big.jsonl", '{"id": 12345678901234567}\n{"id": null}\n{"id": 98765432109876543}\n')
+    ids = ["12345678901234567", None, "98765432109876543"]
+    assert read_records(big, text_keys=["id"]).column("id").tolist() == ids
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": pa.array([12345678901234567, None, 98765432109876543], pa.int64())}),
+                   tmp_path / "arrow.parquet")
+    pd.DataFrame({"id": pd.array([12345678901234567, None, 98765432109876543], dtype="Int64")}).to_parquet(
+        tmp_path / "pandas.parquet")
+    for name in ("arrow.parquet", "pandas.parquet"):
+        path = str(tmp_path / name)
+        assert read_records(path, text_keys=["id"]).column("id").tolist() == ids
+        assert [i for chunk in RecordStream(path, text_keys=["id"]).chunks(2) for i in chunk.column("id")] == ids
+    dates = write_text(tmp_path / "dates.jsonl", '{"id": "2024-03-01"}\n{"id": "2024-03-02"}\n')
+    assert read_records(dates, text_keys=["id"]).column("id").tolist() == ["2024-03-01", "2024-03-02"]
+
+
+def test_a_text_keys_column_and_its_records_agree_for_every_kind_of_value() -> None:
+    frame = pd.DataFrame({"big": [1e20, 7.0, np.inf], "f32": np.array([0.1, 1.0, np.nan], dtype=np.float32),
+                          "when": pd.to_datetime(["2020-01-01", None, "2021-06-30"])})
+    table = read_records(frame, text_keys=["big", "f32", "when"])
+    assert table.column("big").tolist() == ["1e+20", "7", "inf"]
+    assert table.column("f32").tolist() == ["0.1", "1", None]
+    assert table.column("when").tolist() == ["2020-01-01 00:00:00", None, "2021-06-30 00:00:00"]
+    for key in ("big", "f32", "when"):
+        assert [record[key] for record in table] == table.column(key).tolist()
+    mixed = read_records([{"code": 1}, {"code": True}], text_keys=["code"])
+    assert mixed.column("code").tolist() == ["1", "True"] == [record["code"] for record in mixed]
+
+
+def test_a_parquet_folder_whose_files_hold_a_text_key_as_integers_and_as_text_reads_whole(tmp_path: Any) -> None:
+    (tmp_path / "parts").mkdir()
+    pd.DataFrame({"code": [101, 102]}).to_parquet(tmp_path / "parts" / "a.parquet")
+    pd.DataFrame({"code": ["X7", "007"]}).to_parquet(tmp_path / "parts" / "b.parquet")
+    table = read_records(str(tmp_path / "parts"), text_keys=["code"])
+    assert table.column("code").tolist() == ["101", "102", "X7", "007"]

@@ -73,49 +73,60 @@ def read_file(spec: str, text_keys: Iterable[str] = ()) -> RecordTable:
     extension, paths = source_paths(spec)
     with _readable(spec):
         if extension == ".csv":
-            _refuse_repeated_columns(paths[0])
-            frame = pd.read_csv(paths[0], dtype=_csv_text_types(text_keys))
+            header = _refuse_repeated_columns(paths[0])
+            frame = pd.read_csv(paths[0], **_csv_text_options(header, text_keys))
             return RecordTable.from_frame(frame, spec, text_keys=text_keys)
         if extension == ".parquet":
-            return RecordTable.from_frame(_parquet_frame(paths), spec, text_keys=text_keys)
+            return RecordTable.from_frame(_parquet_frame(paths, text_keys), spec, text_keys=text_keys)
         if extension == ".jsonl":
             with open(paths[0], "rb") as handle:
-                table = _json_lines_table(handle.read(), spec, first_record=0, first_line=1)
-            return table.with_text_keys(text_keys)
+                return _json_lines_table(handle.read(), spec, first_record=0, first_line=1, text_keys=text_keys)
         return RecordTable.from_rows(_json_array(paths[0]), spec, text_keys=text_keys)
     raise AssertionError("unreachable: _readable re-raises every error")  # pragma: no cover
 
 
-def _csv_text_types(text_keys: Iterable[str]) -> Dict[str, Any]:
-    """pandas ``dtype`` for the CSV columns read as text, as written (``007`` keeps its
-    zeros); pandas ignores the names a file does not have."""
-    return {key: str for key in text_keys}
+# What pandas reads as missing in a CSV cell by default (its documented list).
+_PANDAS_MISSING = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                   "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 
 
-def _refuse_repeated_columns(path: str) -> None:
-    """A CSV header naming a column twice is refused: pandas would rename the second
-    (``label.1``), which then reads as another column (a target's copy as a feature)."""
+def _csv_text_options(header: Sequence[str], text_keys: Iterable[str]) -> Dict[str, Any]:
+    """``read_csv`` options that read the columns declared text as written: as text
+    (``007`` keeps its zeros), and missing only when the cell is empty (``NA`` is a
+    country code, not pandas' "missing"); other columns are read as always."""
+    texts = set(text_keys) & set(header)
+    if not texts:
+        return {}
+    return {"dtype": {key: str for key in texts}, "keep_default_na": False,
+            "na_values": {column: [""] if column in texts else _PANDAS_MISSING for column in header}}
+
+
+def _refuse_repeated_columns(path: str) -> List[str]:
+    """The CSV header's column names; a header naming a column twice is refused: pandas
+    would rename the second (``label.1``), which then reads as another column (a
+    target's copy as a feature)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             header = next(csv.reader(handle), [])
     except (OSError, UnicodeDecodeError, csv.Error):
-        return  # reading the file says what is wrong with it
+        return []  # reading the file says what is wrong with it
     seen: Dict[str, int] = {}
     for index, name in enumerate(header):
         if name in seen:
             raise DataError(f"{path}: the header names the column '{name}' twice (columns {seen[name] + 1} and "
                             f"{index + 1}); give each column its own name")
         seen[name] = index
+    return header
 
 
-def _parquet_frame(paths: Sequence[str]) -> pd.DataFrame:
+def _parquet_frame(paths: Sequence[str], text_keys: Iterable[str] = ()) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     tables = []
     for path in paths:
         with _readable(path):  # names the damaged file of a folder
-            tables.append(pq.ParquetFile(path, pre_buffer=False).read())
+            tables.append(_integers_as_text(pq.ParquetFile(path, pre_buffer=False).read(), text_keys))
     if len(tables) == 1:
         return tables[0].to_pandas()
     # files written at different times may differ a little (a column missing from one, a
@@ -158,18 +169,46 @@ def _json_array(path: str) -> List[Dict[str, Any]]:
     return data
 
 
-def _json_lines_table(data: bytes, origin: str, first_record: int, first_line: int) -> RecordTable:
+def _json_lines_table(data: bytes, origin: str, first_record: int, first_line: int,
+                      text_keys: Iterable[str] = ()) -> RecordTable:
     """JSON lines read column-wise by pyarrow; Python's reader when pyarrow refuses them
-    (mixed types in a column, a bad line: it names the line)."""
+    (mixed types in a column, a bad line: it names the line). Keys declared text are
+    read by pyarrow only when they hold text in every line (else it would turn dates
+    into timestamps, or big integers beside a ``null`` into floats)."""
+    import pyarrow as pa
     import pyarrow.json as pj
 
+    text_keys = frozenset(text_keys)
+    options = pj.ParseOptions(explicit_schema=pa.schema([(key, pa.string()) for key in sorted(text_keys)]),
+                              unexpected_field_behavior="infer") if text_keys else None
     try:
-        table = pj.read_json(io.BytesIO(data))
+        table = pj.read_json(io.BytesIO(data), parse_options=options)
         table.validate(full=True)  # pyarrow lets text that is not UTF-8 through
         frame = table.to_pandas()
     except Exception:  # noqa: BLE001 - any refusal: read line by line, which says why
-        return RecordTable.from_rows(_json_lines(data, origin, first_line), origin, first_record)
-    return RecordTable.from_frame(frame, origin, first_record)
+        return RecordTable.from_rows(_json_lines(data, origin, first_line), origin, first_record, text_keys)
+    return RecordTable.from_frame(frame, origin, first_record, text_keys)
+
+
+def _integers_as_text(table: Any, text_keys: Iterable[str]) -> Any:
+    """An Arrow table with its integer columns declared text cast to text by Arrow:
+    exact, where pandas would turn integers beside a missing value into floats. The
+    pandas metadata a DataFrame wrote (``Int64``) is told of the change."""
+    import pyarrow as pa
+
+    cast = set()
+    for key in sorted(set(text_keys) & set(table.column_names)):
+        index = table.column_names.index(key)
+        if pa.types.is_integer(table.schema.field(index).type):
+            table = table.set_column(index, key, table.column(index).cast(pa.string()))
+            cast.add(key)
+    metadata = table.schema.pandas_metadata if cast else None
+    if metadata:
+        for column in metadata.get("columns", []):
+            if column.get("name") in cast:
+                column.update(pandas_type="unicode", numpy_type="object", metadata=None)
+        table = table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(metadata).encode()})
+    return table
 
 
 def _json_lines(data: bytes, origin: str, first_line: int) -> List[Dict[str, Any]]:
@@ -328,6 +367,7 @@ def _parquet_fragments(paths: Sequence[str]) -> List[Fragment]:
 
 def _parquet_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
                     columns: Optional[Sequence[str]]) -> Iterator[RecordTable]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     first = fragment.first_record
@@ -335,6 +375,8 @@ def _parquet_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
         parquet = pq.ParquetFile(fragment.path, pre_buffer=False)  # flat memory, whatever the file's size
         for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[fragment.row_group],
                                           columns=list(columns) if columns else None):
+            if stream.text_keys:
+                batch = _integers_as_text(pa.Table.from_batches([batch]), stream.text_keys)
             yield RecordTable.from_frame(batch.to_pandas(), stream.origin, first, stream.text_keys)
             first += batch.num_rows
 
@@ -366,8 +408,7 @@ def _json_lines_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int
         handle.seek(fragment.start)
         data = handle.read(fragment.stop - fragment.start)
     with _readable(fragment.path):
-        table = _json_lines_table(data, stream.origin, fragment.first_record, fragment.first_line)
-    table = table.with_text_keys(stream.text_keys)
+        table = _json_lines_table(data, stream.origin, fragment.first_record, fragment.first_line, stream.text_keys)
     for start in range(0, len(table), chunk_rows):
         yield table.slice(start, start + chunk_rows)
 
@@ -383,10 +424,10 @@ def _csv_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
     start = stream.rows[0] if stream.rows else 0
     first = start
     to_skip = start  # counted in parsed records: blank lines and quoted line breaks are not records
-    _refuse_repeated_columns(fragment.path)
+    header = _refuse_repeated_columns(fragment.path)
     with _readable(fragment.path):
         reader = pd.read_csv(fragment.path, chunksize=chunk_rows, usecols=list(columns) if columns else None,
-                             dtype=_csv_text_types(stream.text_keys))
+                             **_csv_text_options(header, stream.text_keys))
         for frame in reader:
             if to_skip:
                 dropped = min(to_skip, len(frame))

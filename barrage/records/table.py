@@ -68,8 +68,13 @@ class ColumnStore(abc.ABC):
     def text(self, key: str) -> np.ndarray:
         """The values of ``key`` as text (a key declared text): see :func:`as_text`."""
         if key not in self._texts:
-            self._texts[key] = as_text(key, self.raw(key), self.origin, self.offset)
+            self._texts[key] = as_text(key, self.raw_values(key), self.origin, self.offset)
         return self._texts[key]
+
+    def raw_values(self, key: str) -> Any:
+        """The values of ``key`` as close to how they were given as the store holds them
+        (what :meth:`text` reads)."""
+        return self.raw(key)
 
     def prefetch(self, keys: Sequence[str]) -> None:
         """About to read these columns together (a store may gather them in one pass)."""
@@ -180,16 +185,12 @@ class RowStore(ColumnStore):
             if matrix is not None and key in keys:
                 return np.ascontiguousarray(matrix[:, keys.index(key)])
         getter = operator.itemgetter(key)
-        try:
-            if len(self.rows) and type(getter(self.rows[0])) is float:  # the common case, fastest
-                try:  # None becomes NaN (missing), as below; text that is not a number goes below
-                    return np.fromiter(map(getter, self.rows), dtype=np.float64, count=len(self.rows))
-                except (ValueError, TypeError, OverflowError):
-                    pass
-            values = list(map(getter, self.rows))
-        except KeyError:
-            index = next(i for i, row in enumerate(self.rows) if key not in row)
-            raise DataError(f"{self.origin}: record {self.offset + index}: missing key '{key}'") from None
+        if len(self.rows) and type(self.rows[0].get(key)) is float:  # the common case, fastest
+            try:  # None becomes NaN (missing), as below; text that is not a number goes below
+                return np.fromiter(map(getter, self.rows), dtype=np.float64, count=len(self.rows))
+            except (KeyError, ValueError, TypeError, OverflowError):
+                pass
+        values = self.raw_values(key)
         if values and isinstance(values[0], (list, tuple, np.ndarray)):
             return stack_vectors(key, values, self.origin, self.offset)
         if values and type(values[0]) is int:
@@ -197,6 +198,15 @@ class RowStore(ColumnStore):
             if array.dtype.kind in "fi":  # every value a plain number (else: text, None, ... below)
                 return array
         return pd.Series(values).to_numpy()
+
+    def raw_values(self, key: str) -> List[Any]:
+        """The values of ``key`` exactly as the dicts hold them (``"007"`` stays text,
+        however the values beside it read)."""
+        try:
+            return list(map(operator.itemgetter(key), self.rows))
+        except KeyError:
+            index = next(i for i, row in enumerate(self.rows) if key not in row)
+            raise DataError(f"{self.origin}: record {self.offset + index}: missing key '{key}'") from None
 
     def record(self, index: int) -> Dict[str, Any]:
         return dict(self.rows[index])
@@ -251,9 +261,10 @@ class RecordTable(Sequence):
         if isinstance(item, slice):
             start, stop, step = item.indices(len(self))
             return self.take(np.arange(start, stop, step))
-        record = self.store.record(self._position(item))
+        position = self._position(item)
+        record = self.store.record(position)
         for key in self.text_keys & record.keys():
-            record[key] = text_value(key, record[key], self.origin, self.record_number(item))
+            record[key] = self.store.text(key)[position]  # as its column has it
         return record
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
@@ -414,12 +425,16 @@ def stack_vectors(key: str, values: List[Any], origin: str, offset: int = 0) -> 
     return np.stack(arrays)
 
 
-def as_text(key: str, values: np.ndarray, origin: str, offset: int = 0) -> np.ndarray:
+def as_text(key: str, values: "np.ndarray | List[Any]", origin: str, offset: int = 0) -> np.ndarray:
     """The values of a key declared text, as an object array of ``str``: text as it is
     (``bytes`` too), an integer as its digits, a whole-number float as the integer it
     holds (``7.0`` is ``"7"``: a column of codes becomes floats beside a missing value),
     another number as Python writes it, true/false as ``"True"``/``"False"``; a missing
     value (``None``, NaN) stays missing, as ``None``. A list is refused, naming its record."""
+    if isinstance(values, list):  # a list of dicts' values, as given
+        texts = np.empty(len(values), dtype=object)
+        texts[:] = [text_value(key, value, origin, offset + index) for index, value in enumerate(values)]
+        return texts
     if values.ndim != 1:
         raise DataError(f"{origin}: key '{key}' holds vectors (shape {values.shape[1:]} in record {offset}), "
                         "which cannot be text (dataset.text_keys)")
@@ -428,38 +443,49 @@ def as_text(key: str, values: np.ndarray, origin: str, offset: int = 0) -> np.nd
         return values.astype(str).astype(object)
     if kind == "f":
         return _floats_as_text(values)
-    if kind in "USMm":  # text already; dates and durations as NumPy writes them
+    if kind in "US":
         return values.astype(str).astype(object)
-    texts = np.empty(len(values), dtype=object)
-    texts[:] = [text_value(key, value, origin, offset + index) for index, value in enumerate(values)]
-    return texts
+    if kind in "Mm":  # dates and durations as pandas writes them; NaT is missing
+        values = pd.Series(values).astype(object).to_numpy()
+    return as_text(key, list(values), origin, offset)
 
 
 def text_value(key: str, value: Any, origin: str, record: int) -> Optional[Union[str, bytes]]:
     """One value of a key declared text (the rules of :func:`as_text`)."""
     if isinstance(value, (str, bytes)) or value is None:
         return value
+    if isinstance(value, (float, np.floating)):
+        return _float_text(value)
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float):
-        return None if value != value else str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, (bool, int)):
         return str(value)
     if value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, (list, tuple, dict, np.ndarray)):
-        raise DataError(f"{origin}: key '{key}', record {record}: a {type(value).__name__} cannot be text "
-                        "(dataset.text_keys)")
+        what = "dict" if isinstance(value, dict) else "list"
+        raise DataError(f"{origin}: key '{key}', record {record}: a {what} cannot be text (dataset.text_keys)")
+    return str(value)
+
+
+def _float_text(value: Any) -> Optional[str]:
+    """A float as text: the integer it holds when whole (and within int64), else as its
+    own precision writes it shortest (a float32 ``0.1`` is ``"0.1"``); NaN is missing."""
+    if value != value:
+        return None
+    if np.isfinite(value) and float(value).is_integer() and abs(value) < 2.0**63:
+        return str(int(value))
     return str(value)
 
 
 def _floats_as_text(values: np.ndarray) -> np.ndarray:
     texts = np.full(len(values), None, dtype=object)
     present = ~np.isnan(values)
-    whole = present & np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2.0**63)
+    with np.errstate(invalid="ignore"):  # inf: not whole, written as "inf"
+        whole = present & np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2.0**63)
     texts[whole] = values[whole].astype(np.int64).astype(str)
     others = present & ~whole
-    texts[others] = [repr(float(value)) for value in values[others]]
+    texts[others] = [str(value) for value in values[others]]
     return texts
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -34,12 +34,13 @@ def load_json(filename: str, path: str = "") -> Any:
         return parse_json(handle.read())
 
 
-def load_data(filename: str, path: str = "") -> pd.DataFrame:
+def load_data(filename: str, path: str = "", text_keys: Sequence[str] = ()) -> pd.DataFrame:
     """The records of ``path/filename`` (``.csv``, ``.json``, ``.jsonl`` or ``.parquet``)
-    as a DataFrame, read the way ``barrage train`` reads them."""
+    as a DataFrame, read the way ``barrage train`` reads them with a config whose
+    ``dataset.text_keys`` are ``text_keys``."""
     from barrage.records import read_records
 
-    return read_records(os.path.join(path, filename)).to_frame()
+    return read_records(os.path.join(path, filename), text_keys=text_keys).to_frame()
 
 
 def __getattr__(name: str) -> Any:
