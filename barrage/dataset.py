@@ -24,6 +24,8 @@ from typing import (
 
 import numpy as np
 
+from barrage.errors import ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover - for the InputRecords alias only
     import pandas
 
@@ -308,6 +310,11 @@ def _select(record: Record, keys: KeySpec) -> Any:
 def _select_columns(table: Any, keys: KeySpec) -> np.ndarray:
     if isinstance(keys, str):
         return table.column(keys)
+    declared = [key for key in keys if key in getattr(table, "text_keys", ())]
+    if declared and len(declared) < len(keys):
+        raise ConfigError([f"dataset.text_keys: {declared} are declared text but stacked with the numbers of "
+                           f"{[key for key in keys if key not in declared]} into one input; give them an input "
+                           "of their own"])
     read_matrix = getattr(table, "float_matrix", None)  # a list of dicts of floats: read as rows
     matrix = read_matrix(list(keys)) if read_matrix is not None else None
     if matrix is not None:

@@ -209,6 +209,13 @@ def check_against_network(network: Any, source: "BatchSource") -> None:
                 f"{source.origin}: input '{value.name}' has shape {value.shape} per record but the network "
                 f"expects {tuple(declared)}"
             )
+        wanted = str(network.input[value.name].dtype)
+        if value.dtype is None and wanted != "string":
+            raise DataError(
+                f"{source.origin}: input '{value.name}' holds text but the network expects {wanted} numbers; text "
+                "(a key in dataset.text_keys too) needs a transformer that turns it into numbers, such as "
+                "CategoricalEncoder, or a network input of dtype 'string'"
+            )
 
 
 def output_names(network: Any) -> List[str]:

@@ -138,6 +138,15 @@ def test_layers_whose_shapes_cannot_meet_are_a_config_error(tmp_path, config, re
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_text_for_a_numeric_network_input_is_named_before_training(tmp_path, config, records):
+    """It used to reach TensorFlow, which failed with an internal UnimplementedError."""
+    config["dataset"]["text_keys"] = ["f0", "f1", "f2"]
+    with pytest.raises(DataError, match=r"^training records: input 'features' holds text but the network expects "
+                                        r"float32 numbers; .* such as CategoricalEncoder"):
+        train(tmp_path, config, records)
+    assert not os.path.exists(tmp_path / "run")
+
+
 def test_existing_artifact_directory_is_refused_and_left_untouched(tmp_path, config, records):
     existing = tmp_path / "run"
     existing.mkdir()

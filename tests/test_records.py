@@ -542,3 +542,17 @@ def test_a_parquet_folder_whose_files_hold_a_text_key_as_integers_and_as_text_re
     pd.DataFrame({"code": ["X7", "007"]}).to_parquet(tmp_path / "parts" / "b.parquet")
     table = read_records(str(tmp_path / "parts"), text_keys=["code"])
     assert table.column("code").tolist() == ["101", "102", "X7", "007"]
+
+
+def test_a_key_declared_text_stacked_with_numbers_into_one_input_is_a_config_error() -> None:
+    """Stacked with numbers, "007" was silently read back as the number 7."""
+    from barrage.dataset import KeySelector, RecordMode
+    from barrage.errors import ConfigError
+
+    table = read_records([{"code": "007", "x": 1.5}, {"code": "101", "x": 2.5}], text_keys=["code"])
+    loader = KeySelector(RecordMode.SCORE, inputs={"v": ["x", "code"]})
+    with pytest.raises(ConfigError, match=r"dataset\.text_keys: \['code'\] are declared text but stacked with the "
+                                          r"numbers of \['x'\] into one input"):
+        loader.load_columns(table)
+    both = KeySelector(RecordMode.SCORE, inputs={"v": ["code", "code"]}).load_columns(table)[0]["v"]
+    assert both.tolist() == [["007", "007"], ["101", "101"]]  # text with text: one text vector
