@@ -448,6 +448,8 @@ CATALOGUE = [
      "model.network.params.layers[0]: must be an import block"),
     ("layers-not-a-list", _set("model", "network", "params", "layers", value="Dense"),
      "model.network.params.layers: must be a list of import blocks, got str"),
+    ("layers-placeholder", _set("model", "network", "params", "layers", value="{{layers}}"),
+     "model.network.params.layers: must be a list of import blocks, got str"),
     ("layers-one-block", _set("model", "network", "params", "layers", value={"import": "Dense"}),
      "model.network.params.layers: must be a list of import blocks, got one block (put it in a list)"),
     ("learning-rate-yaml-exponent", _set("solver", "optimizer", "learning_rate", value="1e-2"),

@@ -556,3 +556,30 @@ def test_a_key_declared_text_stacked_with_numbers_into_one_input_is_a_config_err
         loader.load_columns(table)
     both = KeySelector(RecordMode.SCORE, inputs={"v": ["code", "code"]}).load_columns(table)[0]["v"]
     assert both.tolist() == [["007", "007"], ["101", "101"]]  # text with text: one text vector
+
+
+def test_text_keys_second_review_cases(tmp_path: Any) -> None:
+    """A key declared text that a file lacks is not invented; a CSV with a blank first
+    line or an unnamed column reads its other columns as always; a record lacking an
+    optional text key reads although another has it; a Parquet folder holding a text
+    key as integers, text and floats beside NaN reads whole as streamed."""
+    from barrage.records import RecordStream
+
+    lacking = write_text(tmp_path / "lacking.jsonl", '{"x": 1.0}\n{"x": 2.0}\n')
+    assert read_records(lacking, text_keys=["code"]).keys() == ["x"]
+    blank = write_text(tmp_path / "blank.csv", "\ncode,x\n007,1\nNA,NA\n")
+    table = read_records(blank, text_keys=["code"])
+    assert table.column("code").tolist() == ["007", "NA"] and np.isnan(table.column("x")[1])
+    unnamed = write_text(tmp_path / "unnamed.csv", ",code,x\n1.5,007,1\n,A,2\nNA,B,3\n")
+    table = read_records(unnamed, text_keys=["code"])
+    assert np.isnan(table.column("Unnamed: 0")[1:]).all() and table.column("code").tolist() == ["007", "A", "B"]
+    optional = read_records([{"code": "A1", "x": 1.0}, {"x": 2.0}], text_keys=["code"])
+    assert optional[0] == {"code": "A1", "x": 1.0} and optional[1] == {"x": 2.0}
+    (tmp_path / "parts").mkdir()
+    pd.DataFrame({"code": [7, 8]}).to_parquet(tmp_path / "parts" / "a.parquet")
+    pd.DataFrame({"code": ["X7", "009"]}).to_parquet(tmp_path / "parts" / "b.parquet")
+    pd.DataFrame({"code": [7.0, np.nan]}).to_parquet(tmp_path / "parts" / "c.parquet")
+    folder = str(tmp_path / "parts")
+    expected = ["7", "8", "X7", "009", "7", None]
+    assert read_records(folder, text_keys=["code"]).column("code").tolist() == expected
+    assert [c for chunk in RecordStream(folder, text_keys=["code"]).chunks() for c in chunk.column("code")] == expected

@@ -314,7 +314,7 @@ def _nested_blocks(path: str, obj: Any, params: Any,
         if isinstance(value, list):
             for index, block in enumerate(value):
                 yield f"{path}.params.{param}[{index}]", kind, block, binder
-        elif listed and value is not None and (isinstance(value, dict) or not _waits_for_something(value)):
+        elif listed and value is not None:  # not even a "{{network param}}": only a block's own params are filled
             problems.append(f"{path}.params.{param}: must be a list of import blocks, got "
                             f"{'one block (put it in a list)' if isinstance(value, dict) else type(value).__name__}")
         elif isinstance(value, dict) or (value is not None and not _waits_for_something(value)):

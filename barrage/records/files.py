@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from barrage.errors import DataError
-from barrage.records.table import RecordTable, check_shard, shard_bounds
+from barrage.records.table import RecordTable, as_text, check_shard, shard_bounds
 
 SUPPORTED_EXTENSIONS = (".csv", ".json", ".jsonl", ".parquet")
 CHUNK_ROWS = 65536  # records per chunk of a stream
@@ -73,8 +73,8 @@ def read_file(spec: str, text_keys: Iterable[str] = ()) -> RecordTable:
     extension, paths = source_paths(spec)
     with _readable(spec):
         if extension == ".csv":
-            header = _refuse_repeated_columns(paths[0])
-            frame = pd.read_csv(paths[0], **_csv_text_options(header, text_keys))
+            _refuse_repeated_columns(paths[0])
+            frame = pd.read_csv(paths[0], **_csv_text_options(paths[0], text_keys))
             return RecordTable.from_frame(frame, spec, text_keys=text_keys)
         if extension == ".parquet":
             return RecordTable.from_frame(_parquet_frame(paths, text_keys), spec, text_keys=text_keys)
@@ -90,33 +90,36 @@ _PANDAS_MISSING = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN",
                    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 
 
-def _csv_text_options(header: Sequence[str], text_keys: Iterable[str]) -> Dict[str, Any]:
+def _csv_text_options(path: str, text_keys: Iterable[str]) -> Dict[str, Any]:
     """``read_csv`` options that read the columns declared text as written: as text
     (``007`` keeps its zeros), and missing only when the cell is empty (``NA`` is a
-    country code, not pandas' "missing"); other columns are read as always."""
-    texts = set(text_keys) & set(header)
+    country code, not pandas' "missing"); other columns are read as always (the
+    missing markers are given per column, by the names pandas gives the columns)."""
+    text_keys = set(text_keys)
+    if not text_keys:
+        return {}
+    columns = [str(column) for column in pd.read_csv(path, nrows=0).columns]
+    texts = text_keys.intersection(columns)
     if not texts:
         return {}
     return {"dtype": {key: str for key in texts}, "keep_default_na": False,
-            "na_values": {column: [""] if column in texts else _PANDAS_MISSING for column in header}}
+            "na_values": {column: [""] if column in texts else _PANDAS_MISSING for column in columns}}
 
 
-def _refuse_repeated_columns(path: str) -> List[str]:
-    """The CSV header's column names; a header naming a column twice is refused: pandas
-    would rename the second (``label.1``), which then reads as another column (a
-    target's copy as a feature)."""
+def _refuse_repeated_columns(path: str) -> None:
+    """A CSV header naming a column twice is refused: pandas would rename the second
+    (``label.1``), which then reads as another column (a target's copy as a feature)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             header = next(csv.reader(handle), [])
     except (OSError, UnicodeDecodeError, csv.Error):
-        return []  # reading the file says what is wrong with it
+        return  # reading the file says what is wrong with it
     seen: Dict[str, int] = {}
     for index, name in enumerate(header):
         if name in seen:
             raise DataError(f"{path}: the header names the column '{name}' twice (columns {seen[name] + 1} and "
                             f"{index + 1}); give each column its own name")
         seen[name] = index
-    return header
 
 
 def _parquet_frame(paths: Sequence[str], text_keys: Iterable[str] = ()) -> pd.DataFrame:
@@ -126,7 +129,7 @@ def _parquet_frame(paths: Sequence[str], text_keys: Iterable[str] = ()) -> pd.Da
     tables = []
     for path in paths:
         with _readable(path):  # names the damaged file of a folder
-            tables.append(_integers_as_text(pq.ParquetFile(path, pre_buffer=False).read(), text_keys))
+            tables.append(_text_columns(pq.ParquetFile(path, pre_buffer=False).read(), text_keys, path))
     if len(tables) == 1:
         return tables[0].to_pandas()
     # files written at different times may differ a little (a column missing from one, a
@@ -172,36 +175,52 @@ def _json_array(path: str) -> List[Dict[str, Any]]:
 def _json_lines_table(data: bytes, origin: str, first_record: int, first_line: int,
                       text_keys: Iterable[str] = ()) -> RecordTable:
     """JSON lines read column-wise by pyarrow; Python's reader when pyarrow refuses them
-    (mixed types in a column, a bad line: it names the line). Keys declared text are
-    read by pyarrow only when they hold text in every line (else it would turn dates
-    into timestamps, or big integers beside a ``null`` into floats)."""
-    import pyarrow as pa
+    (mixed types in a column, a bad line: it names the line). A key declared text that
+    pyarrow read as anything but text or integers (dates it turned into timestamps,
+    floats) is read line by line too, as written."""
     import pyarrow.json as pj
 
     text_keys = frozenset(text_keys)
-    options = pj.ParseOptions(explicit_schema=pa.schema([(key, pa.string()) for key in sorted(text_keys)]),
-                              unexpected_field_behavior="infer") if text_keys else None
     try:
-        table = pj.read_json(io.BytesIO(data), parse_options=options)
+        table = pj.read_json(io.BytesIO(data))
         table.validate(full=True)  # pyarrow lets text that is not UTF-8 through
-        frame = table.to_pandas()
+        if any(not _arrow_text_or_integers(table.schema.field(key).type)
+               for key in text_keys.intersection(table.column_names)):
+            raise ValueError("a key declared text that is not read as written")
+        frame = _text_columns(table, text_keys, origin, first_record).to_pandas()
     except Exception:  # noqa: BLE001 - any refusal: read line by line, which says why
         return RecordTable.from_rows(_json_lines(data, origin, first_line), origin, first_record, text_keys)
     return RecordTable.from_frame(frame, origin, first_record, text_keys)
 
 
-def _integers_as_text(table: Any, text_keys: Iterable[str]) -> Any:
-    """An Arrow table with its integer columns declared text cast to text by Arrow:
-    exact, where pandas would turn integers beside a missing value into floats. The
+def _arrow_text_or_integers(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
+                or pa.types.is_null(kind))
+
+
+def _text_columns(table: Any, text_keys: Iterable[str], origin: str, offset: int = 0) -> Any:
+    """An Arrow table with its columns declared text made text before pandas sees them:
+    integers cast by Arrow (exact, where pandas would turn integers beside a missing
+    value into floats), other kinds by :func:`~barrage.records.table.as_text`; so files
+    of a folder that hold a key as numbers in one and text in another concatenate. The
     pandas metadata a DataFrame wrote (``Int64``) is told of the change."""
     import pyarrow as pa
 
     cast = set()
     for key in sorted(set(text_keys) & set(table.column_names)):
         index = table.column_names.index(key)
-        if pa.types.is_integer(table.schema.field(index).type):
-            table = table.set_column(index, key, table.column(index).cast(pa.string()))
-            cast.add(key)
+        kind = table.schema.field(index).type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind):
+            continue
+        if pa.types.is_integer(kind) or pa.types.is_null(kind):
+            texts = table.column(index).cast(pa.string())
+        else:
+            texts = pa.array(list(as_text(key, table.column(index).to_pandas().to_numpy(), origin, offset)),
+                             type=pa.string())
+        table = table.set_column(index, key, texts)
+        cast.add(key)
     metadata = table.schema.pandas_metadata if cast else None
     if metadata:
         for column in metadata.get("columns", []):
@@ -376,7 +395,7 @@ def _parquet_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
         for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[fragment.row_group],
                                           columns=list(columns) if columns else None):
             if stream.text_keys:
-                batch = _integers_as_text(pa.Table.from_batches([batch]), stream.text_keys)
+                batch = _text_columns(pa.Table.from_batches([batch]), stream.text_keys, stream.origin, first)
             yield RecordTable.from_frame(batch.to_pandas(), stream.origin, first, stream.text_keys)
             first += batch.num_rows
 
@@ -424,10 +443,10 @@ def _csv_chunks(stream: RecordStream, fragment: Fragment, chunk_rows: int,
     start = stream.rows[0] if stream.rows else 0
     first = start
     to_skip = start  # counted in parsed records: blank lines and quoted line breaks are not records
-    header = _refuse_repeated_columns(fragment.path)
+    _refuse_repeated_columns(fragment.path)
     with _readable(fragment.path):
         reader = pd.read_csv(fragment.path, chunksize=chunk_rows, usecols=list(columns) if columns else None,
-                             **_csv_text_options(header, stream.text_keys))
+                             **_csv_text_options(fragment.path, stream.text_keys))
         for frame in reader:
             if to_skip:
                 dropped = min(to_skip, len(frame))

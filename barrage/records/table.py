@@ -71,6 +71,10 @@ class ColumnStore(abc.ABC):
             self._texts[key] = as_text(key, self.raw_values(key), self.origin, self.offset)
         return self._texts[key]
 
+    def text_at(self, key: str, index: int) -> Any:
+        """One record's value of ``key`` as text, as :meth:`text` has it."""
+        return self.text(key)[index]
+
     def raw_values(self, key: str) -> Any:
         """The values of ``key`` as close to how they were given as the store holds them
         (what :meth:`text` reads)."""
@@ -211,6 +215,11 @@ class RowStore(ColumnStore):
     def record(self, index: int) -> Dict[str, Any]:
         return dict(self.rows[index])
 
+    def text_at(self, key: str, index: int) -> Any:
+        """As its column has it (the same rule on the same value), without reading the
+        column: a key another record lacks is no error for this one."""
+        return text_value(key, self.rows[index][key], self.origin, self.offset + index)
+
 
 class RecordTable(Sequence):
     """A view of a :class:`ColumnStore`: all its records, a slice or a selection.
@@ -264,7 +273,7 @@ class RecordTable(Sequence):
         position = self._position(item)
         record = self.store.record(position)
         for key in self.text_keys & record.keys():
-            record[key] = self.store.text(key)[position]  # as its column has it
+            record[key] = self.store.text_at(key, position)  # as its column has it
         return record
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
