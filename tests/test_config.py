@@ -330,6 +330,11 @@ def _schedule_and_reducer(config: Dict[str, Any]) -> None:
     config["solver"]["learning_rate_reducer"] = {"monitor": "val_loss", "mode": "min", "patience": 1, "factor": 0.5}
 
 
+def _counted_and_text(config: Dict[str, Any]) -> None:
+    config["dataset"]["sample_count"] = "repeat"
+    config["dataset"]["text_keys"] = ["code", "repeat"]
+
+
 def _two_outputs(weights: bool, same_name: bool) -> Change:
     def change(config: Dict[str, Any]) -> None:
         first = config["model"]["outputs"][0]
@@ -467,6 +472,8 @@ CATALOGUE = [
     ("reducer-factor", _set("solver", "learning_rate_reducer",
                             value={"monitor": "val_loss", "mode": "min", "patience": 1, "factor": 2}),
      "solver.learning_rate_reducer.factor: must be at most 1"),
+    ("sample-count-declared-text", _counted_and_text, "dataset.text_keys: 'repeat' is dataset.sample_count's key, "
+     "whose values are numbers"),
     ("reducer-factor-one", _set("solver", "learning_rate_reducer",
                                 value={"monitor": "val_loss", "mode": "min", "patience": 1, "factor": 1}),
      "solver.learning_rate_reducer.factor: must be below 1"),

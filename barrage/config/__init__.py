@@ -17,6 +17,7 @@ from barrage.config.checks import (
     check_learning_rate,
     check_outputs,
     check_reducer,
+    check_text_keys,
     correct_monitors,
     resolve_imports,
 )
@@ -61,6 +62,7 @@ def prepare_config(config: Any, runtime: Optional[Runtime] = None) -> Dict[str, 
     problems.extend(check_outputs(merged))
     problems.extend(check_learning_rate(merged))
     problems.extend(check_reducer(merged))
+    problems.extend(check_text_keys(merged))
     correct_monitors(merged)
     problems.extend(check_callback_keywords(merged))
     problems.extend(resolve_imports(merged, registry))

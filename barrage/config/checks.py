@@ -332,6 +332,18 @@ def _params_problem(binder: Callable, obj: Any, params: Dict[str, Any]) -> Optio
     return None
 
 
+def check_text_keys(config: Dict[str, Any]) -> List[str]:
+    """The ``sample_count`` key counts records: it cannot also be declared text."""
+    dataset = config.get("dataset")
+    if not isinstance(dataset, dict):
+        return []
+    count, texts = dataset.get("sample_count"), dataset.get("text_keys")
+    if isinstance(count, str) and isinstance(texts, list) and count in texts:
+        return [f"dataset.text_keys: '{count}' is dataset.sample_count's key, whose values are numbers (how many "
+                "times each record is used); it cannot be read as text"]
+    return []
+
+
 def check_reducer(config: Dict[str, Any]) -> List[str]:
     """A learning-rate reducer lowers the rate: its factor is below 1 (above 1 the schema refuses)."""
     reducer = _block(config, "solver", "learning_rate_reducer")
