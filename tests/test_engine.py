@@ -147,6 +147,14 @@ def test_text_for_a_numeric_network_input_is_named_before_training(tmp_path, con
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_text_labels_for_a_sparse_loss_say_what_turns_them_into_ids(tmp_path, config, records):
+    rows = [dict(row, label="yes" if row["label"] else "no") for row in records(40)]
+    with pytest.raises(DataError, match=r"^training records: record 0, column 'label': text where class ids 0\.\.1 "
+                                        r"are expected \(CategoricalEncoder, from barrage-tabular, turns labels"):
+        BarrageModel(str(tmp_path / "run")).train(config, rows, rows[:10], verbose=0)
+    assert not os.path.exists(tmp_path / "run")
+
+
 def test_existing_artifact_directory_is_refused_and_left_untouched(tmp_path, config, records):
     existing = tmp_path / "run"
     existing.mkdir()

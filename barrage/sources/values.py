@@ -251,7 +251,9 @@ class LabelRange:
     def first_outside(self, labels: Any) -> Optional[BadValue]:
         array = np.asarray(labels)
         if array.dtype.kind not in "biuf":
-            return BadValue("y", self.name, 0, (), f"labels of type {array.dtype} where class ids are expected")
+            what = "text" if array.dtype.kind in "OUS" else f"values of type {array.dtype}"
+            return BadValue("y", self.name, 0, (), f"{what} where class ids 0..{self.classes - 1} are expected "
+                                                   "(CategoricalEncoder, from barrage-tabular, turns labels into ids)")
         whole = np.isfinite(array) & (array == np.floor(array)) if array.dtype.kind == "f" else True
         bad = ~(whole & (array >= 0) & (array < self.classes))
         if self.ignore is not None:
