@@ -13,9 +13,10 @@ Two plugins are used when they are installed and needed: ``Standardizer`` scales
 regression target (prices in the hundreds of thousands train badly unscaled), and
 ``CategoricalEncoder`` turns class labels that are not the ids ``0..k-1`` (text, or
 codes like ``1, 2, 3``) into ids. Without ``barrage-tabular`` a regression target stays
-unscaled and such labels are refused with what to install. Text labels some of which look
-like numbers (``"101"`` beside ``"X7"``) are declared text (``dataset.text_keys``), so that
-they are read as the same categories in every file and batch.
+unscaled and such labels are refused with what to install. Labels that are not all
+numbers but partly look like numbers (``"101"`` or ``101`` beside ``"X7"``) are declared
+text (``dataset.text_keys``), so that they are read as the same categories in every file
+and batch.
 """
 
 from __future__ import annotations

@@ -184,8 +184,8 @@ def _json_lines_table(data: bytes, origin: str, first_record: int, first_line: i
     try:
         table = pj.read_json(io.BytesIO(data))
         table.validate(full=True)  # pyarrow lets text that is not UTF-8 through
-        if any(not _arrow_text_or_integers(table.schema.field(key).type)
-               for key in text_keys.intersection(table.column_names)):
+        kinds = [table.schema.field(key).type for key in text_keys.intersection(table.column_names)]
+        if not all(_arrow_text(kind) or _arrow_integers(kind) for kind in kinds):
             raise ValueError("a key declared text that is not read as written")
         frame = _text_columns(table, text_keys, origin, first_record).to_pandas()
     except Exception:  # noqa: BLE001 - any refusal: read line by line, which says why
@@ -193,11 +193,17 @@ def _json_lines_table(data: bytes, origin: str, first_record: int, first_line: i
     return RecordTable.from_frame(frame, origin, first_record, text_keys)
 
 
-def _arrow_text_or_integers(kind: Any) -> bool:
+def _arrow_text(kind: Any) -> bool:
     import pyarrow as pa
 
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
-                or pa.types.is_null(kind))
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind))
+
+
+def _arrow_integers(kind: Any) -> bool:
+    """Integers, or nothing but nulls: Arrow casts both to text exactly."""
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(kind) or pa.types.is_null(kind))
 
 
 def _text_columns(table: Any, text_keys: Iterable[str], origin: str, offset: int = 0) -> Any:
@@ -212,9 +218,9 @@ def _text_columns(table: Any, text_keys: Iterable[str], origin: str, offset: int
     for key in sorted(set(text_keys) & set(table.column_names)):
         index = table.column_names.index(key)
         kind = table.schema.field(index).type
-        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind):
+        if _arrow_text(kind):
             continue
-        if pa.types.is_integer(kind) or pa.types.is_null(kind):
+        if _arrow_integers(kind):
             texts = table.column(index).cast(pa.string())
         else:
             texts = pa.array(list(as_text(key, table.column(index).to_pandas().to_numpy(), origin, offset)),

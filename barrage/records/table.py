@@ -436,10 +436,10 @@ def stack_vectors(key: str, values: List[Any], origin: str, offset: int = 0) -> 
 
 def as_text(key: str, values: "np.ndarray | List[Any]", origin: str, offset: int = 0) -> np.ndarray:
     """The values of a key declared text, as an object array of ``str``: text as it is
-    (``bytes`` too), an integer as its digits, a whole-number float as the integer it
-    holds (``7.0`` is ``"7"``: a column of codes becomes floats beside a missing value),
-    another number as Python writes it, true/false as ``"True"``/``"False"``; a missing
-    value (``None``, NaN) stays missing, as ``None``. A list is refused, naming its record."""
+    (``bytes`` too), an integer as its digits, a float as :func:`_float_text` writes it
+    (``7.0`` is ``"7"``: a column of codes becomes floats beside a missing value),
+    true/false as ``"True"``/``"False"``, dates as pandas writes them; a missing value
+    (``None``, NaN, NaT) stays missing, as ``None``. A list is refused, naming its record."""
     if isinstance(values, list):  # a list of dicts' values, as given
         texts = np.empty(len(values), dtype=object)
         texts[:] = [text_value(key, value, origin, offset + index) for index, value in enumerate(values)]
@@ -448,12 +448,10 @@ def as_text(key: str, values: "np.ndarray | List[Any]", origin: str, offset: int
         raise DataError(f"{origin}: key '{key}' holds vectors (shape {values.shape[1:]} in record {offset}), "
                         "which cannot be text (dataset.text_keys)")
     kind = values.dtype.kind
-    if kind in "iu":
+    if kind in "iuUS":  # integers as their digits; text already
         return values.astype(str).astype(object)
     if kind == "f":
         return _floats_as_text(values)
-    if kind in "US":
-        return values.astype(str).astype(object)
     if kind in "Mm":  # dates and durations as pandas writes them; NaT is missing
         values = pd.Series(values).astype(object).to_numpy()
     return as_text(key, list(values), origin, offset)
@@ -488,6 +486,7 @@ def _float_text(value: Any) -> Optional[str]:
 
 
 def _floats_as_text(values: np.ndarray) -> np.ndarray:
+    """:func:`_float_text` of every value, vectorised for the common case (whole numbers)."""
     texts = np.full(len(values), None, dtype=object)
     present = ~np.isnan(values)
     with np.errstate(invalid="ignore"):  # inf: not whole, written as "inf"
