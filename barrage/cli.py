@@ -429,9 +429,8 @@ def predict(score_data: str, artifact_dir: str, output: str, **options: Any) -> 
 
 def _score_to_file(artifact_dir: str, data: str, output: str, usage: str, batch_size: Optional[int],
                    overwrite: bool, keep: Any, shard: Optional[str], quiet: bool) -> None:
-    from barrage.outputs import refuse_input, refuse_run_files
     from barrage.progress import Progress
-    from barrage.scores import check_output_path
+    from barrage.scores import check_scores_output
     from barrage.scoring import Shard
 
     if os.path.isfile(artifact_dir) and os.path.isfile(os.path.join(data, "config.json")):
@@ -440,9 +439,7 @@ def _score_to_file(artifact_dir: str, data: str, output: str, usage: str, batch_
             f"({usage})"
         )
     parsed = Shard.parse(shard) if shard else None
-    check_output_path(output, overwrite)  # before any work
-    refuse_run_files(output, artifact_dir)
-    refuse_input(output, data)
+    check_scores_output(output, overwrite, artifact_dir, data)  # before any work, even importing TensorFlow
     _import_tensorflow_quietly()
     from barrage.engine import BarrageModel
 

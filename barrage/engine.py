@@ -30,11 +30,10 @@ from barrage.distribute import Distribution, choose_distribution, lost_worker_er
 from barrage.errors import ArtifactError, ConfigError, DataError
 from barrage.manifest import Manifest
 from barrage.model import build_network, check_against_network, compile_network, load_weights, sparse_label_ranges
-from barrage.outputs import refuse_input, refuse_run_files
 from barrage.progress import Progress
 from barrage.records import RecordsLike, RecordStream, RecordTable, open_records, text_keys_of
 from barrage.runtime import Runtime, default_runtime
-from barrage.scores import ScoreWriter, check_output_path, records_of
+from barrage.scores import ScoreWriter, check_scores_output, records_of
 from barrage.scoring import Scorer, Shard, concatenate, kept_columns, record_chunks
 from barrage.services import ServiceRun, best_epoch, build_services, monitor_problems
 from barrage.services.batch_tracker import BatchTracker
@@ -371,9 +370,7 @@ class BarrageModel:
         columns first; ``shard`` scores one contiguous block. Memory does not grow with the
         number of records. Returns the number of records written."""
         keep = [keep] if isinstance(keep, str) else list(keep)  # one column may be named alone
-        check_output_path(output, overwrite)  # before any work
-        refuse_run_files(output, self.artifact_dir)
-        refuse_input(output, data)
+        check_scores_output(output, overwrite, self.artifact_dir, data)  # before any work
         try:
             with self._scoring(data, batch_size, shard) as (scorer, chunks), \
                     ScoreWriter(output, overwrite) as writer:

@@ -30,10 +30,19 @@ import numpy as np
 
 from barrage import artifacts
 from barrage.errors import DataError
-from barrage.outputs import KEPT
+from barrage.outputs import KEPT, refuse_input, refuse_run_files
 
 SCORE_EXTENSIONS = (".csv", ".json", ".jsonl", ".parquet")
 Columns = Mapping[str, np.ndarray]
+
+
+def check_scores_output(path: str, overwrite: bool, artifact_dir: str, data: Any) -> None:
+    """Everything :func:`check_output_path` refuses, and an output that would replace a
+    file of the run in ``artifact_dir`` or the input ``data`` itself (even with
+    ``overwrite``). Called before any scoring work, by the command and the API alike."""
+    check_output_path(path, overwrite)
+    refuse_run_files(path, artifact_dir)
+    refuse_input(path, data)
 
 
 def check_output_path(path: str, overwrite: bool = False) -> None:
