@@ -15,7 +15,9 @@ PLUGINS := $(sort $(dir $(wildcard barrage_plugins/*/pyproject.toml)))
 
 .PHONY: demo test dist benchmark lint clean
 
-$(VENV)/.installed: pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
+# setup.py and the C source: an editable install compiles the optional C extension once,
+# so a change to it needs a reinstall.
+$(VENV)/.installed: pyproject.toml setup.py barrage/records/_speedups.c $(addsuffix pyproject.toml,$(PLUGINS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
@@ -51,3 +53,4 @@ lint: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build dist *.egg-info barrage_plugins/*/build barrage_plugins/*/*.egg-info mlflow.db mlruns
+	rm -f barrage/records/_speedups*.so

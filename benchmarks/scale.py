@@ -21,7 +21,9 @@ Parts (each an A/B in one run; every figure is printed with its goal):
   (``false``: the columns path), each in a subprocess. Goals: streamed peak RSS flat
   between the two sizes (within 1.15x); streamed throughput at least 0.90x of in memory.
 * ``dicts``: 100,000 records as a list of dicts and as a DataFrame, trained 1 epoch and
-  scored, alternating. Goal: dicts within 1.10x of the DataFrame for both.
+  scored, alternating. Goal: dicts within 1.10x of the DataFrame for both. Also printed:
+  the time to turn the dicts into a float matrix, and whether the C extension
+  (``barrage.records._speedups``) did it.
 * ``score-file``: 100,000 in-memory records scored into ``.parquet`` and ``.csv`` by
   ``BarrageModel.score_file`` against ``model.predict`` plus a pandas write
   (``to_parquet``, ``to_csv``), alternating. Goal: within 1.10x.
@@ -29,7 +31,10 @@ Parts (each an A/B in one run; every figure is printed with its goal):
 Timings are wall-clock on a possibly shared machine; read them as such. The alternating
 parts run their two sides back to back, round after round, and report the median of the
 rounds' ratios (each taken between two runs a moment apart, so that the machine's slow
-swings in speed touch both sides of it alike) beside each side's median time.
+swings in speed touch both sides of it alike) beside each side's median time. Scoring
+rounds (``--score-rounds``) are cheap and many by default: on a 2-core machine one
+``model.predict`` of 100,000 records varies by 1.5x from call to call, far more than
+the difference measured, and a median of 5 ratios would mostly measure that.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 from typing import Any, Callable, Dict, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -221,8 +227,9 @@ def alternating(rounds: int, sides: Dict[str, Callable[[], Any]]) -> Dict[str, f
     return {**{name: median(values) for name, values in times.items()}, "ratio": median(ratios)}
 
 
-def part_dicts(folder: str, rounds: int, count: int) -> None:
+def part_dicts(folder: str, rounds: int, score_rounds: int, count: int) -> None:
     from barrage import BarrageModel
+    from barrage.records import table as record_table
 
     frame, validation = make_frame(count, 1), make_frame(count // 5, 2)
     dicts, validation_dicts = frame.to_dict("records"), validation.to_dict("records")
@@ -240,10 +247,21 @@ def part_dicts(folder: str, rounds: int, count: int) -> None:
     trained = alternating(rounds, {"dicts": train("dicts", dicts, validation_dicts),
                                    "frame": train("frame", frame, validation)})
     model = BarrageModel(os.path.join(folder, "dicts-frame-1")).load()
-    scored = alternating(rounds, {"dicts": lambda: model.predict(dicts), "frame": lambda: model.predict(frame)})
-    for what, times in (("train (1 epoch)", trained), ("score (predict)", scored)):
-        print(f"dicts {what}, {count:,} records, medians of {rounds}: list of dicts {times['dicts']:.2f} s, "
+    model.predict(frame[:1000])  # warm-up
+    scored = alternating(score_rounds, {"dicts": lambda: model.predict(dicts), "frame": lambda: model.predict(frame)})
+    for what, times, number in (("train (1 epoch)", trained, rounds), ("score (predict)", scored, score_rounds)):
+        print(f"dicts {what}, {count:,} records, medians of {number}: list of dicts {times['dicts']:.2f} s, "
               f"DataFrame {times['frame']:.2f} s, ratio {times['ratio']:.3f} (goal <= 1.10)")
+
+    def gather() -> float:
+        return median([timed(lambda: record_table.RowStore(dicts, "dicts").float_matrix(FEATURE_KEYS))[0]
+                       for _ in range(score_rounds)])
+
+    with_c = f"{gather() * 1000:.1f} ms" if record_table._c_float_rows is not None else "not built"
+    with mock.patch.object(record_table, "_c_float_rows", None):
+        python = gather()
+    print(f"dicts to a float matrix ({count:,} x {len(FEATURE_KEYS)}), medians of {score_rounds}: "
+          f"C extension {with_c}, pure Python {python * 1000:.1f} ms")
 
 
 def part_score_file(folder: str, rounds: int, count: int) -> None:
@@ -278,7 +296,9 @@ def main(argv: Optional[List[str]] = None) -> None:
                         default="all")
     parser.add_argument("--rows", type=int, nargs=2, default=None, help="the two file sizes of a stream part")
     parser.add_argument("--records", type=int, default=100_000, help="records of the dicts and score-file parts")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of the alternating parts (medians)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the alternating training (medians)")
+    parser.add_argument("--score-rounds", type=int, default=25,
+                        help="rounds of the alternating scoring, dicts and score-file (medians)")
     parser.add_argument("--folder", default=None, help="keep the generated files here (reused when present)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -295,9 +315,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         if args.part in ("train-stream", "all"):
             part_train_stream(folder, args.rows or [2_500_000, 5_000_000])
         if args.part in ("dicts", "all"):
-            part_dicts(folder, args.rounds, args.records)
+            part_dicts(folder, args.rounds, args.score_rounds, args.records)
         if args.part in ("score-file", "all"):
-            part_score_file(folder, args.rounds, args.records)
+            part_score_file(folder, args.score_rounds, args.records)
 
 
 if __name__ == "__main__":

@@ -78,9 +78,12 @@ def _known_prefix(name: str, known: Set[str]) -> str:
 
 
 def import_graph() -> Dict[str, Set[str]]:
+    """Each module's Barrage imports. A C extension (a ``.c`` source beside the modules,
+    built into a module of that name) is a module too, importing nothing of Barrage."""
     files = source_files()
-    known = {module_name(p) for p in files}
-    return {module_name(p): imported_modules(p, known) for p in files}
+    extensions = {module_name(p) for folder in package_folders() for p in folder.rglob("*.c")}
+    known = {module_name(p) for p in files} | extensions
+    return {**{name: set() for name in extensions}, **{module_name(p): imported_modules(p, known) for p in files}}
 
 
 def find_cycle(graph: Dict[str, Set[str]], ignore: Set[str]) -> Optional[List[str]]:

@@ -39,7 +39,7 @@ VISION_COMPONENTS = {("loader", "ImageLoader"), ("augmentor", "random_flip"), ("
 # What a build needs none of: outputs, caches, tests, and the checkout's other folders.
 SOURCE_COPY_IGNORED = shutil.ignore_patterns(
     "build", "dist", "*.egg-info", "__pycache__", ".venv", ".git", "tests", "barrage_plugins", "examples", "docs",
-    "benchmarks", "demo-artifacts", "mlruns", "mlflow.db",
+    "benchmarks", "demo-artifacts", "mlruns", "mlflow.db", "*.so",
 )
 
 
@@ -132,6 +132,10 @@ def top_level_entries(wheel: Path) -> set:
         return {name.split("/")[0] for name in archive.namelist()}
 
 
+def has_c_compiler() -> bool:
+    return shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]) is not None
+
+
 class FreshEnvironment:
     """A new virtualenv whose only Barrage distributions are the wheels installed into it."""
 
@@ -174,6 +178,10 @@ def test_wheels_install_and_uninstall_plugins_in_a_fresh_virtualenv(tmp_path):
     assert core["Version"] == ["1.0.0"]
     assert not [r for r in core["Requires-Dist"] if r.lower().startswith(("pillow", "mlflow"))]
     assert top_level_entries(wheels["barrage"]) == {"barrage", "barrage-1.0.0.dist-info"}
+    if has_c_compiler():  # the optional C gather is in the wheel (else Barrage reads dicts in Python)
+        with zipfile.ZipFile(wheels["barrage"]) as archive:
+            assert any(name.startswith("barrage/records/_speedups.") and name.endswith((".so", ".pyd"))
+                       for name in archive.namelist()), archive.namelist()
     for name in FIRST_PARTY:
         assert "barrage>=1.0" in wheel_metadata(wheels[name])["Requires-Dist"], name
         assert top_level_entries(wheels[name]) == {import_name(name), f"{import_name(name)}-1.0.0.dist-info"}

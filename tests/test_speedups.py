@@ -1,0 +1,131 @@
+"""The optional C gather of a list of dicts (``barrage.records._speedups``).
+
+It must read exactly what the pure-Python gather reads and decline everything else, so
+a table of dicts reads the same with and without it; and where a C compiler is present
+it must have been built (else the fast path is silently lost).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, List
+
+import numpy as np
+import pytest
+
+from barrage.errors import DataError
+from barrage.records import RecordTable
+from barrage.records import table as record_table
+from test_distributions import has_c_compiler
+
+float_rows = record_table._c_float_rows
+needs_extension = pytest.mark.skipif(float_rows is None, reason="the C extension was not built (no compiler)")
+
+
+def test_the_extension_is_built_wherever_a_c_compiler_is() -> None:
+    if not has_c_compiler():
+        pytest.skip("no C compiler: the pure-Python gather is used")
+    assert float_rows is not None, "barrage.records._speedups was not built: reinstall Barrage (pip install -e .)"
+
+
+def packed(rows: List[Any], keys: tuple) -> Any:
+    """What the pure-Python gather makes of ``rows`` (struct, as table.py packs them)."""
+    row = struct.Struct(f"={len(keys)}d")
+    return bytearray().join(row.pack(*(values[key] for key in keys)) for values in rows)
+
+
+@needs_extension
+@pytest.mark.parametrize("value", [0.5, -0.0, float("inf"), float("nan"), 7, -(2 ** 60), True, np.float64(2.5)])
+def test_floats_and_ints_read_as_struct_packs_them(value: Any) -> None:
+    rows = [{"a": 1.5, "b": value, "c": "text"}, {"b": 3.0, "a": -2.0, "c": None}]
+    gathered = float_rows(rows, ("b", "a"))
+    assert gathered == packed(rows, ("b", "a"))
+    assert float_rows(tuple(rows), ("b", "a")) == gathered  # a tuple of rows too
+    assert float_rows([], ("a",)) == bytearray() and float_rows(rows, ()) == bytearray()
+
+
+class Mapping(dict):
+    pass
+
+
+@needs_extension
+@pytest.mark.parametrize("rows", [
+    [{"a": 1.0}, {"b": 1.0}],  # a key missing
+    [{"a": 1.0}, {"a": None}],  # missing value: NumPy reads it (as NaN)
+    [{"a": 1.0}, {"a": "1.5"}],  # text
+    [{"a": 1.0}, {"a": np.float32(1.5)}],  # a number struct converts by float(), not stored as a double
+    [{"a": 1.0}, {"a": 10 ** 400}],  # too large for a double
+    [{"a": 1.0}, Mapping(a=2.0)],  # a dict subclass may look keys up its own way
+    [{"a": 1.0}, [("a", 2.0)]],  # not a dict at all
+], ids=["missing-key", "none", "text", "float32", "huge-int", "dict-subclass", "not-a-dict"])
+def test_anything_else_is_declined_for_python_to_read(rows: List[Any]) -> None:
+    assert float_rows(rows, ("a",)) is None
+
+
+@needs_extension
+def test_bad_arguments_are_errors() -> None:
+    assert float_rows(iter([{"a": 1.0}]), ("a",)) is None  # another sequence: read by Python
+    with pytest.raises(TypeError, match="keys must be a tuple"):
+        float_rows([{"a": 1.0}], ["a"])
+    with pytest.raises(TypeError, match="unhashable"):
+        float_rows([{"a": 1.0}], ([],))
+
+
+@needs_extension
+def test_a_list_changed_by_a_lookup_is_declined_not_read_past_its_end() -> None:
+    rows: List[Any] = [{"a": 1.0}, {"a": 2.0}, {"a": 3.0}]
+
+    class Key(str):
+        """Equal to "a", and empties the rows whenever a dict compares with it."""
+
+        def __hash__(self) -> int:
+            return hash("a")
+
+        def __eq__(self, other: Any) -> bool:
+            rows.clear()
+            return other == "a"
+
+    assert float_rows(rows, (Key("z"),)) is None and rows == []
+
+
+@pytest.fixture(params=["c", "python"])
+def gather(request: Any, monkeypatch: Any) -> str:
+    """Each table test runs with the C gather and without it."""
+    if request.param == "c" and float_rows is None:
+        pytest.skip("the C extension was not built")
+    if request.param == "python":
+        monkeypatch.setattr(record_table, "_c_float_rows", None)
+    return request.param
+
+
+def test_tables_of_dicts_read_alike_with_and_without_the_extension(gather: str) -> None:
+    rows = [{"a": 0.25 * i, "b": float(i) ** 2, "n": i if i else 0.0, "t": f"r{i}"} for i in range(9)]
+    table = RecordTable.from_rows(rows)
+    matrix = table.float_matrix(["b", "a", "n"])
+    np.testing.assert_array_equal(matrix, [[float(i) ** 2, 0.25 * i, i] for i in range(9)])
+    assert matrix.dtype == np.float64
+    np.testing.assert_array_equal(table.take([8, 2]).column("a"), [2.0, 0.5])
+    b, n = RecordTable.from_rows(rows).columns(["b", "n"])  # gathered together
+    np.testing.assert_array_equal(b, [float(i) ** 2 for i in range(9)])
+    np.testing.assert_array_equal(n, range(9))
+    assert table.float_matrix(["a", "t"]) is None  # text: column by column, as before
+
+
+@pytest.mark.parametrize("value, error", [
+    (None, None),
+    ("2.5", None),
+    ("oops", r"column 'a', record 5: 'oops' cannot become a number"),
+])
+def test_values_the_c_gather_declines_read_as_before(gather: str, value: Any, error: Any) -> None:
+    rows = [{"a": float(i), "b": 1.0} for i in range(8)]
+    rows[5]["a"] = value
+    table = RecordTable.from_rows(rows)
+    if error is not None:
+        with pytest.raises(DataError, match=error):
+            table.column("a")
+        return
+    column = table.column("a")
+    assert column.dtype == np.float64 and column[4] == 4.0
+    assert np.isnan(column[5]) if value is None else column[5] == 2.5
+    matrix = RecordTable.from_rows(rows).float_matrix(["a", "b"])
+    assert matrix is not None and matrix[6, 0] == 6.0
