@@ -48,6 +48,11 @@ class Mapping(dict):
     pass
 
 
+class FloatingInt(int):
+    def __float__(self) -> float:
+        return 0.5
+
+
 @needs_extension
 @pytest.mark.parametrize("rows", [
     [{"a": 1.0}, {"b": 1.0}],  # a key missing
@@ -55,9 +60,10 @@ class Mapping(dict):
     [{"a": 1.0}, {"a": "1.5"}],  # text
     [{"a": 1.0}, {"a": np.float32(1.5)}],  # a number struct converts by float(), not stored as a double
     [{"a": 1.0}, {"a": 10 ** 400}],  # too large for a double
+    [{"a": 1.0}, {"a": FloatingInt(3)}],  # an int whose own __float__ struct would call
     [{"a": 1.0}, Mapping(a=2.0)],  # a dict subclass may look keys up its own way
     [{"a": 1.0}, [("a", 2.0)]],  # not a dict at all
-], ids=["missing-key", "none", "text", "float32", "huge-int", "dict-subclass", "not-a-dict"])
+], ids=["missing-key", "none", "text", "float32", "huge-int", "int-subclass", "dict-subclass", "not-a-dict"])
 def test_anything_else_is_declined_for_python_to_read(rows: List[Any]) -> None:
     assert float_rows(rows, ("a",)) is None
 

@@ -24,10 +24,13 @@ PyDoc_STRVAR(float_rows_doc,
 "The values of ``keys`` (a tuple) in each dict of ``rows`` (a list or tuple) as C\n"
 "doubles, row after row, in one bytearray (``numpy.frombuffer`` reads it as a\n"
 "``(len(rows), len(keys))`` float64 array). Floats (subclasses too) are read as\n"
-"stored and ints as ``float()`` converts them, as ``struct`` packs them. ``None`` when\n"
-"a row is not a plain dict, lacks a key, or holds anything else.");
+"stored, ints and bools as ``float()`` converts them: what ``struct`` packs. ``None``\n"
+"when a row is not a plain dict, lacks a key, or holds anything else.");
 
-/* One value as a double; 0 when it is declined (no Python error is left set). */
+/* One value as a double, exactly as struct's PyFloat_AsDouble reads it; 0 when it is
+   declined (no Python error is left set). A float subclass is read as stored, as
+   PyFloat_AsDouble does; an int subclass other than bool is declined, since its own
+   __float__ is what struct would call. */
 static int
 read_double(PyObject *value, double *out)
 {
@@ -35,7 +38,7 @@ read_double(PyObject *value, double *out)
         *out = PyFloat_AS_DOUBLE(value);
         return 1;
     }
-    if (PyLong_Check(value)) {
+    if (PyLong_CheckExact(value) || PyBool_Check(value)) {
         *out = PyLong_AsDouble(value);
         if (*out == -1.0 && PyErr_Occurred()) {  /* too large for a double */
             PyErr_Clear();
