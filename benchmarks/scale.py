@@ -47,8 +47,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from unittest import mock
 from typing import Any, Callable, Dict, List, Optional
+from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:

@@ -133,7 +133,11 @@ def top_level_entries(wheel: Path) -> set:
 
 
 def has_c_compiler() -> bool:
-    return shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]) is not None
+    """Whether setuptools can build a C extension here: the compiler it runs (``$CC`` or
+    Python's own) and Python's headers."""
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    headers = Path(sysconfig.get_paths()["include"], "Python.h")
+    return shutil.which(compiler) is not None and headers.is_file()
 
 
 class FreshEnvironment:

@@ -34,23 +34,38 @@ def packed(rows: List[Any], keys: tuple) -> Any:
     return bytearray().join(row.pack(*(values[key] for key in keys)) for values in rows)
 
 
-@needs_extension
-@pytest.mark.parametrize("value", [0.5, -0.0, float("inf"), float("nan"), 7, -(2 ** 60), True, np.float64(2.5)])
-def test_floats_and_ints_read_as_struct_packs_them(value: Any) -> None:
-    rows = [{"a": 1.5, "b": value, "c": "text"}, {"b": 3.0, "a": -2.0, "c": None}]
-    gathered = float_rows(rows, ("b", "a"))
-    assert gathered == packed(rows, ("b", "a"))
-    assert float_rows(tuple(rows), ("b", "a")) == gathered  # a tuple of rows too
-    assert float_rows([], ("a",)) == bytearray() and float_rows(rows, ()) == bytearray()
+class Float(float):
+    """A float subclass that converts as floats do."""
+
+
+class Int(int):
+    """An int subclass that converts as ints do."""
+
+
+class FloatingInt(int):
+    def __float__(self) -> float:
+        return 0.5
+
+
+class FloatingFloat(float):
+    """struct reads its stored value, NumPy its ``__float__``: the extension must not choose."""
+
+    def __float__(self) -> float:
+        return 0.5
 
 
 class Mapping(dict):
     pass
 
 
-class FloatingInt(int):
-    def __float__(self) -> float:
-        return 0.5
+@needs_extension
+@pytest.mark.parametrize("value", [0.5, -0.0, float("inf"), float("nan"), 7, -(2 ** 60), True, Float(2.5), Int(3)])
+def test_floats_and_ints_read_as_struct_packs_them(value: Any) -> None:
+    rows = [{"a": 1.5, "b": value, "c": "text"}, {"b": 3.0, "a": -2.0, "c": None}]
+    gathered = float_rows(rows, ("b", "a"))
+    assert gathered == packed(rows, ("b", "a"))
+    assert float_rows(tuple(rows), ("b", "a")) == gathered  # a tuple of rows too
+    assert float_rows([], ("a",)) == bytearray() and float_rows(rows, ()) == bytearray()
 
 
 @needs_extension
@@ -61,9 +76,12 @@ class FloatingInt(int):
     [{"a": 1.0}, {"a": np.float32(1.5)}],  # a number struct converts by float(), not stored as a double
     [{"a": 1.0}, {"a": 10 ** 400}],  # too large for a double
     [{"a": 1.0}, {"a": FloatingInt(3)}],  # an int whose own __float__ struct would call
+    [{"a": 1.0}, {"a": FloatingFloat(3.0)}],
+    [{"a": 1.0}, {"a": np.float64(1.5)}],  # a NumPy scalar: read by Python, to the same value
     [{"a": 1.0}, Mapping(a=2.0)],  # a dict subclass may look keys up its own way
     [{"a": 1.0}, [("a", 2.0)]],  # not a dict at all
-], ids=["missing-key", "none", "text", "float32", "huge-int", "int-subclass", "dict-subclass", "not-a-dict"])
+], ids=["missing-key", "none", "text", "float32", "huge-int", "int-own-float", "float-own-float", "float64",
+        "dict-subclass", "not-a-dict"])
 def test_anything_else_is_declined_for_python_to_read(rows: List[Any]) -> None:
     assert float_rows(rows, ("a",)) is None
 
@@ -92,6 +110,41 @@ def test_a_list_changed_by_a_lookup_is_declined_not_read_past_its_end() -> None:
             return other == "a"
 
     assert float_rows(rows, (Key("z"),)) is None and rows == []
+
+
+@needs_extension
+def test_a_list_grown_while_its_last_row_is_read_is_declined() -> None:
+    rows: List[Any] = []
+
+    class Key(str):
+        """Equal to "a"; the first comparison appends a row."""
+
+        def __hash__(self) -> int:
+            return hash("a")
+
+        def __eq__(self, other: Any) -> bool:
+            if len(rows) == 1:
+                rows.append({"a": 9.0})
+            return other == "a"
+
+    rows.append({"a": 1.0})
+    assert float_rows(rows, (Key("z"),)) is None and len(rows) == 2
+
+
+def test_tables_of_dicts_are_read_by_the_extension_where_it_is_built(monkeypatch: Any) -> None:
+    if float_rows is None:
+        pytest.skip("the C extension was not built")
+    calls = []
+
+    def spy(rows: Any, keys: tuple) -> Any:
+        calls.append(keys)
+        return float_rows(rows, keys)
+
+    monkeypatch.setattr(record_table, "_c_float_rows", spy)
+    table = RecordTable.from_rows([{"a": float(i), "b": 2.0 * i, "c": -1.0} for i in range(5)])
+    np.testing.assert_array_equal(table.float_matrix(["b", "a"])[:, 0], [0, 2, 4, 6, 8])
+    assert table.column("c")[2] == -1.0
+    assert calls == [("b", "a"), ("c",)]
 
 
 @pytest.fixture(params=["c", "python"])

@@ -9,9 +9,9 @@
  * and uses it whenever this extension was not built (no C compiler) or declines a case.
  *
  * It declines (returns None) rather than decides: every case it does not read exactly as
- * the Python gather would (a row that is not a plain dict, a missing key, a value that is
- * neither a float nor an int, an int too large for a double) goes back to Python, whose
- * slower paths read it or name the record that cannot be read.
+ * the Python gather would (a row that is not a plain dict, a missing key, a value other than
+ * a float, int or bool, an int too large for a double, a list changed by a lookup) goes
+ * back to Python, whose slower paths read it or name the record that cannot be read.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -23,22 +23,25 @@ PyDoc_STRVAR(float_rows_doc,
 "\n"
 "The values of ``keys`` (a tuple) in each dict of ``rows`` (a list or tuple) as C\n"
 "doubles, row after row, in one bytearray (``numpy.frombuffer`` reads it as a\n"
-"``(len(rows), len(keys))`` float64 array). Floats (subclasses too) are read as\n"
-"stored, ints and bools as ``float()`` converts them: what ``struct`` packs. ``None``\n"
-"when a row is not a plain dict, lacks a key, or holds anything else.");
+"``(len(rows), len(keys))`` float64 array). Floats, ints and bools are read as\n"
+"``float()`` converts them. ``None`` when a row is not a plain dict, lacks a key or\n"
+"holds anything else (a subclass of float or int with its own ``__float__``, a NumPy\n"
+"scalar, ...), or when the list changes while it is read.");
 
-/* One value as a double, exactly as struct's PyFloat_AsDouble reads it; 0 when it is
-   declined (no Python error is left set). A float subclass is read as stored, as
-   PyFloat_AsDouble does; an int subclass other than bool is declined, since its own
-   __float__ is what struct would call. */
+/* One value as a double, as both Python gathers (struct, np.fromiter) read it; 0 when it
+   is declined (no Python error is left set). A subclass of float or int with its own
+   __float__ is declined: struct reads a float subclass's stored value but np.fromiter
+   calls its __float__, and the extension must not pick between them. */
 static int
 read_double(PyObject *value, double *out)
 {
-    if (PyFloat_Check(value)) {
+    if (PyFloat_CheckExact(value)
+            || (PyFloat_Check(value) && Py_TYPE(value)->tp_as_number->nb_float == PyFloat_Type.tp_as_number->nb_float)) {
         *out = PyFloat_AS_DOUBLE(value);
         return 1;
     }
-    if (PyLong_CheckExact(value) || PyBool_Check(value)) {
+    if (PyLong_CheckExact(value) || PyBool_Check(value)
+            || (PyLong_Check(value) && Py_TYPE(value)->tp_as_number->nb_float == PyLong_Type.tp_as_number->nb_float)) {
         *out = PyLong_AsDouble(value);
         if (*out == -1.0 && PyErr_Occurred()) {  /* too large for a double */
             PyErr_Clear();
@@ -94,6 +97,9 @@ float_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (!read) {
             goto declined;
         }
+    }
+    if (PySequence_Fast_GET_SIZE(rows) != count) {  /* changed while its last row was read */
+        goto declined;
     }
     return gathered;
 
