@@ -77,13 +77,21 @@ def test_floats_and_ints_read_as_struct_packs_them(value: Any) -> None:
     [{"a": 1.0}, {"a": 10 ** 400}],  # too large for a double
     [{"a": 1.0}, {"a": FloatingInt(3)}],  # an int whose own __float__ struct would call
     [{"a": 1.0}, {"a": FloatingFloat(3.0)}],
-    [{"a": 1.0}, {"a": np.float64(1.5)}],  # a NumPy scalar: read by Python, to the same value
     [{"a": 1.0}, Mapping(a=2.0)],  # a dict subclass may look keys up its own way
     [{"a": 1.0}, [("a", 2.0)]],  # not a dict at all
-], ids=["missing-key", "none", "text", "float32", "huge-int", "int-own-float", "float-own-float", "float64",
+], ids=["missing-key", "none", "text", "float32", "huge-int", "int-own-float", "float-own-float",
         "dict-subclass", "not-a-dict"])
 def test_anything_else_is_declined_for_python_to_read(rows: List[Any]) -> None:
     assert float_rows(rows, ("a",)) is None
+
+
+@needs_extension
+def test_numpy_float64_is_read_as_stored_only_when_named() -> None:
+    rows = [{"a": 1.0}, {"a": np.float64(1.5)}]
+    assert float_rows(rows, ("a",)) is None  # a subclass with its own __float__: unnamed, declined
+    assert float_rows(rows, ("a",), np.float64) == packed(rows, ("a",))
+    assert np.float64(1.5) == float(np.float64(1.5))  # both Python gathers read it so
+    assert float_rows([{"a": np.float32(1.5)}], ("a",), np.float64) is None
 
 
 @needs_extension
@@ -93,6 +101,8 @@ def test_bad_arguments_are_errors() -> None:
         float_rows([{"a": 1.0}], ["a"])
     with pytest.raises(TypeError, match="unhashable"):
         float_rows([{"a": 1.0}], ([],))
+    with pytest.raises(TypeError, match="stored must be a subclass of float"):
+        float_rows([{"a": 1.0}], ("a",), int)
 
 
 @needs_extension
@@ -136,15 +146,20 @@ def test_tables_of_dicts_are_read_by_the_extension_where_it_is_built(monkeypatch
         pytest.skip("the C extension was not built")
     calls = []
 
-    def spy(rows: Any, keys: tuple) -> Any:
-        calls.append(keys)
-        return float_rows(rows, keys)
+    def spy(rows: Any, keys: tuple, *stored: Any) -> Any:
+        read = float_rows(rows, keys, *stored)
+        calls.append((keys, read is not None))
+        return read
 
     monkeypatch.setattr(record_table, "_c_float_rows", spy)
     table = RecordTable.from_rows([{"a": float(i), "b": 2.0 * i, "c": -1.0} for i in range(5)])
     np.testing.assert_array_equal(table.float_matrix(["b", "a"])[:, 0], [0, 2, 4, 6, 8])
     assert table.column("c")[2] == -1.0
-    assert calls == [("b", "a"), ("c",)]
+    assert calls == [(("b", "a"), True), (("c",), True)]
+    calls.clear()
+    numpy_rows = RecordTable.from_rows([{"a": np.float64(i), "b": float(i)} for i in range(3)])  # from NumPy rows
+    np.testing.assert_array_equal(numpy_rows.float_matrix(["a", "b"]), [[0, 0], [1, 1], [2, 2]])
+    assert calls == [(("a", "b"), True)]
 
 
 @pytest.fixture(params=["c", "python"])

@@ -143,7 +143,7 @@ class RowStore(ColumnStore):
         (a key missing, a value not a number) is left to :meth:`raw`, which names it."""
         first = self.rows[0] if len(self.rows) else {}
         wanted = [key for key in dict.fromkeys(keys)
-                  if key not in self._gathered and key not in self._columns and type(first.get(key)) is float]
+                  if key not in self._gathered and key not in self._columns and isinstance(first.get(key), float)]
         if len(wanted) < 2 or self._matrices.get(tuple(wanted), 0) is None:  # one key, or known to fail
             return
         gathered = self._gather_floats(wanted)
@@ -158,7 +158,7 @@ class RowStore(ColumnStore):
         if wanted not in self._matrices:
             first = self.rows[0] if len(self.rows) else {}
             if len(wanted) < 2 or len(set(wanted)) != len(wanted) \
-                    or any(type(first.get(key)) is not float for key in wanted):
+                    or not all(isinstance(first.get(key), float) for key in wanted):
                 return None
             self._matrices[wanted] = self._gather_floats(wanted)
         return self._matrices[wanted]
@@ -199,7 +199,7 @@ class RowStore(ColumnStore):
             if matrix is not None and key in keys:
                 return np.ascontiguousarray(matrix[:, keys.index(key)])
         getter = operator.itemgetter(key)
-        if len(self.rows) and type(self.rows[0].get(key)) is float:  # the common case, fastest
+        if len(self.rows) and isinstance(self.rows[0].get(key), float):  # the common case (or numpy.float64), fastest
             gathered = _c_floats(self.rows, (key,))
             if gathered is not None:
                 return gathered[:, 0]
@@ -237,11 +237,11 @@ class RowStore(ColumnStore):
 def _c_floats(rows: Sequence[Dict[str, Any]], keys: Sequence[str]) -> Optional[np.ndarray]:
     """``keys`` of ``rows`` as a (rows, keys) float64 array read by the C extension;
     ``None`` when it was not built or declines (a row not a plain dict, a key missing, a
-    value not a plain float, int or bool, the list changed while read), for the Python
-    gather to read."""
+    value not a float, int, bool or ``numpy.float64``, the list changed while read), for
+    the Python gather to read."""
     if _c_float_rows is None:
         return None
-    packed = _c_float_rows(rows, tuple(keys))
+    packed = _c_float_rows(rows, tuple(keys), np.float64)
     if packed is None:
         return None
     return np.frombuffer(packed, dtype=np.float64).reshape(len(rows), len(keys))
