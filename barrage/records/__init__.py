@@ -52,6 +52,9 @@ def read_records(source: RecordsLike, name: str = "records", text_keys: Iterable
             for index, record in enumerate(source):
                 if not isinstance(record, dict):
                     raise DataError(f"{name}: record {index} is a {type(record).__name__}, not a dict")
+            # A dict subclass is read as the plain dict it holds: a defaultdict would invent
+            # (and add to the caller's record) a value for a key it lacks.
+            source = [record if type(record) is dict else dict(record) for record in source]  # type: ignore[arg-type]
         table = RecordTable.from_rows(source, name, text_keys=text_keys)  # type: ignore[arg-type]
     else:
         raise DataError(

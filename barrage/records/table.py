@@ -172,9 +172,10 @@ class RowStore(ColumnStore):
         declines, or all of it when it was not built, is packed as C doubles by
         ``struct``, each dict's values in one call, and the bytes joined: the fastest way
         CPython itself has (faster than ``np.fromiter`` over the same values).
-        ``struct`` takes numbers only; NumPy, slower, also reads ``None`` (as NaN,
-        missing) and text that is a number, so it has a second go before the columns
-        are read one by one."""
+        ``struct`` takes numbers only. Anything else (``None``, text that may be a
+        number) is left to the columns, which read it by the rules a DataFrame's
+        columns follow (:func:`clean_column`); ``float()``'s own rules would also read
+        ``"1_000"`` or ``"nan"``, which a DataFrame does not."""
         gathered = _c_floats(self.rows, keys)
         if gathered is not None:
             return gathered
@@ -182,15 +183,9 @@ class RowStore(ColumnStore):
         rows = map(operator.itemgetter(*keys), self.rows)
         try:
             packed = bytearray().join(itertools.starmap(row.pack, rows))
-            return np.frombuffer(packed, dtype=np.float64).reshape(len(self.rows), len(keys))
         except (KeyError, TypeError, OverflowError, struct.error):
-            pass
-        values = itertools.chain.from_iterable(map(operator.itemgetter(*keys), self.rows))
-        try:
-            gathered = np.fromiter(values, dtype=np.float64, count=len(self.rows) * len(keys))
-        except (KeyError, TypeError, ValueError, OverflowError):
             return None
-        return gathered.reshape(len(self.rows), len(keys))
+        return np.frombuffer(packed, dtype=np.float64).reshape(len(self.rows), len(keys))
 
     def raw(self, key: str) -> np.ndarray:
         if key in self._gathered:
@@ -198,15 +193,10 @@ class RowStore(ColumnStore):
         for keys, matrix in self._matrices.items():
             if matrix is not None and key in keys:
                 return np.ascontiguousarray(matrix[:, keys.index(key)])
-        getter = operator.itemgetter(key)
         if len(self.rows) and isinstance(self.rows[0].get(key), float):  # the common case (or numpy.float64), fastest
-            gathered = _c_floats(self.rows, (key,))
+            gathered = self._gather_floats((key,))
             if gathered is not None:
                 return gathered[:, 0]
-            try:  # None becomes NaN (missing), as below; text that is not a number goes below
-                return np.fromiter(map(getter, self.rows), dtype=np.float64, count=len(self.rows))
-            except (KeyError, ValueError, TypeError, OverflowError):
-                pass
         values = self.raw_values(key)
         if values and isinstance(values[0], (list, tuple, np.ndarray)):
             return stack_vectors(key, values, self.origin, self.offset)
@@ -527,6 +517,8 @@ def clean_column(key: str, values: np.ndarray, origin: str, offset: int = 0) -> 
     """Numbers stay numbers and text stays text; a column that is mostly numbers with
     a few values that are not is an error naming the first such record (and
     ``dataset.text_keys``, for a column of codes where a few are not digits)."""
+    if values.dtype.kind == "c":
+        raise _complex_numbers(key, values, origin, offset)
     if values.dtype != object or values.ndim != 1 or len(values) == 0:
         return values
     if isinstance(values[0], (list, tuple, np.ndarray)):
@@ -540,6 +532,17 @@ def clean_column(key: str, values: np.ndarray, origin: str, offset: int = 0) -> 
     index = int(np.argmax(bad))
     error = not_a_number(origin, key, offset + index, values[index])
     raise DataError(f"{error} (if '{key}' holds codes or categories, not numbers, declare it in dataset.text_keys)")
+
+
+def _complex_numbers(key: str, values: np.ndarray, origin: str, offset: int) -> DataError:
+    """The error for a column of complex numbers, naming the first record whose value has
+    an imaginary part (a column of complex numbers with none names no record)."""
+    imaginary = np.flatnonzero(values.imag.reshape(len(values), -1).any(axis=1)) if len(values) else np.array([])
+    if len(imaginary):
+        index = int(imaginary[0])
+        return DataError(f"{origin}: column '{key}', record {offset + index}: {complex(values[index])!r} is a complex "
+                         "number; Barrage reads real numbers")
+    return DataError(f"{origin}: column '{key}' holds complex numbers; Barrage reads real numbers")
 
 
 def non_numbers(values: np.ndarray) -> "tuple[pd.Series, np.ndarray]":
