@@ -10,8 +10,7 @@
  *
  * It declines (returns None) rather than decides: every case it does not read exactly as
  * the Python gather would (a row that is not a plain dict, a missing key, a value other than
- * a float, int, bool or the float subclass the caller names (numpy.float64), an int too
- * large for a double, a list changed by a lookup) goes
+ * a float, int or bool, an int too large for a double, a list changed by a lookup) goes
  * back to Python, whose slower paths read it or name the record that cannot be read.
  */
 
@@ -19,27 +18,25 @@
 #include <Python.h>
 
 PyDoc_STRVAR(float_rows_doc,
-"float_rows(rows, keys, stored=None, /)\n"
+"float_rows(rows, keys, /)\n"
 "--\n"
 "\n"
 "The values of ``keys`` (a tuple) in each dict of ``rows`` (a list or tuple) as C\n"
 "doubles, row after row, in one bytearray (``numpy.frombuffer`` reads it as a\n"
-"``(len(rows), len(keys))`` float64 array). Floats, ints and bools are read as\n"
+"``(len(rows), len(keys))`` float64 array), read as ``struct`` packs them: floats\n"
+"(``numpy.float64`` and other subclasses too) as stored, ints and bools as\n"
 "``float()`` converts them. ``None`` when a row is not a plain dict, lacks a key or\n"
-"holds anything else (a subclass of float or int with its own ``__float__``, a NumPy\n"
-"scalar, ...), or when the list changes while it is read. ``stored``: one more float\n"
-"subclass whose values are read as stored (``numpy.float64``, which both Python\n"
-"gathers read so).");
+"holds anything else (an int subclass with its own ``__float__``, text, ``None``,\n"
+"another NumPy scalar, ...), or when the list changes while it is read.");
 
-/* One value as a double, as both Python gathers (struct, np.fromiter) read it; 0 when it
-   is declined (no Python error is left set). A subclass of float or int with its own
-   __float__ is declined: struct reads a float subclass's stored value but np.fromiter
-   calls its __float__, and the extension must not pick between them. */
+/* One value as a double, as struct's PyFloat_AsDouble reads it; 0 when it is declined
+   (no Python error is left set). PyFloat_AsDouble reads any float subclass's stored
+   value, and calls __float__ for everything else: an int subclass with its own
+   __float__ is declined rather than have its Python code run here. */
 static int
-read_double(PyObject *value, PyTypeObject *stored, double *out)
+read_double(PyObject *value, double *out)
 {
-    if (PyFloat_CheckExact(value) || Py_TYPE(value) == stored
-            || (PyFloat_Check(value) && Py_TYPE(value)->tp_as_number->nb_float == PyFloat_Type.tp_as_number->nb_float)) {
+    if (PyFloat_Check(value)) {
         *out = PyFloat_AS_DOUBLE(value);
         return 1;
     }
@@ -58,22 +55,14 @@ read_double(PyObject *value, PyTypeObject *stored, double *out)
 static PyObject *
 float_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 2 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "float_rows() takes 2 or 3 arguments (rows, keys, stored=None)");
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "float_rows() takes exactly 2 arguments (rows, keys)");
         return NULL;
     }
     PyObject *rows = args[0], *keys = args[1];
-    PyTypeObject *stored = NULL;
     if (!PyTuple_Check(keys)) {
         PyErr_SetString(PyExc_TypeError, "float_rows(): keys must be a tuple");
         return NULL;
-    }
-    if (nargs == 3 && args[2] != Py_None) {
-        if (!PyType_Check(args[2]) || !PyType_IsSubtype((PyTypeObject *)args[2], &PyFloat_Type)) {
-            PyErr_SetString(PyExc_TypeError, "float_rows(): stored must be a subclass of float");
-            return NULL;
-        }
-        stored = (PyTypeObject *)args[2];
     }
     if (!PyList_CheckExact(rows) && !PyTuple_CheckExact(rows)) {
         Py_RETURN_NONE;  /* another kind of sequence: read by Python */
@@ -102,7 +91,7 @@ float_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         int read = 1;
         for (Py_ssize_t j = 0; read && j < width; j++) {
             PyObject *value = PyDict_GetItemWithError(row, PyTuple_GET_ITEM(keys, j));
-            read = value != NULL && read_double(value, stored, next++);
+            read = value != NULL && read_double(value, next++);
         }
         Py_DECREF(row);
         if (!read) {

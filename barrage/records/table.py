@@ -227,11 +227,11 @@ class RowStore(ColumnStore):
 def _c_floats(rows: Sequence[Dict[str, Any]], keys: Sequence[str]) -> Optional[np.ndarray]:
     """``keys`` of ``rows`` as a (rows, keys) float64 array read by the C extension;
     ``None`` when it was not built or declines (a row not a plain dict, a key missing, a
-    value not a float, int, bool or ``numpy.float64``, the list changed while read), for
-    the Python gather to read."""
+    value not a float, int or bool, the list changed while read), for the Python gather
+    to read."""
     if _c_float_rows is None:
         return None
-    packed = _c_float_rows(rows, tuple(keys), np.float64)
+    packed = _c_float_rows(rows, tuple(keys))
     if packed is None:
         return None
     return np.frombuffer(packed, dtype=np.float64).reshape(len(rows), len(keys))
