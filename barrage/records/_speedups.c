@@ -40,8 +40,8 @@ read_double(PyObject *value, double *out)
         *out = PyFloat_AS_DOUBLE(value);
         return 1;
     }
-    if (PyLong_CheckExact(value) || PyBool_Check(value)
-            || (PyLong_Check(value) && Py_TYPE(value)->tp_as_number->nb_float == PyLong_Type.tp_as_number->nb_float)) {
+    /* an int, a bool (which inherits int's conversion) or another subclass that keeps it */
+    if (PyLong_Check(value) && Py_TYPE(value)->tp_as_number->nb_float == PyLong_Type.tp_as_number->nb_float) {
         *out = PyLong_AsDouble(value);
         if (*out == -1.0 && PyErr_Occurred()) {  /* too large for a double */
             PyErr_Clear();

@@ -164,27 +164,27 @@ class RowStore(ColumnStore):
         return self._matrices[wanted]
 
     def _gather_floats(self, keys: Sequence[str]) -> Optional[np.ndarray]:
-        """The values of two or more ``keys`` as a (records, keys) float64 array, one pass
-        over the dicts; ``None`` when a key is missing or a value is not a number (to be
-        read column by column, where the error names the record).
+        """The values of ``keys`` as a (records, keys) float64 array, one pass over the
+        dicts; ``None`` when a key is missing or a value is not a number (to be read
+        column by column, where the error names the record).
 
-        The C extension reads plain dicts of floats and ints (:func:`_c_floats`). What it
-        declines, or all of it when it was not built, is packed as C doubles by
-        ``struct``, each dict's values in one call, and the bytes joined: the fastest way
-        CPython itself has (faster than ``np.fromiter`` over the same values).
+        The C extension reads plain dicts of floats and ints (``float_rows`` in
+        ``_speedups.c``). What it declines (a row not a plain dict, a key missing, a
+        value not a float, int or bool, the list changed while read), or all of it when
+        it was not built, is packed as C doubles by ``struct``, each dict's values in one
+        call, and the bytes joined: the fastest way CPython itself has (faster than
+        ``np.fromiter`` over the same values).
         ``struct`` takes numbers only. Anything else (``None``, text that may be a
         number) is left to the columns, which read it by the rules a DataFrame's
         columns follow (:func:`clean_column`); ``float()``'s own rules would also read
         ``"1_000"`` or ``"nan"``, which a DataFrame does not."""
-        gathered = _c_floats(self.rows, keys)
-        if gathered is not None:
-            return gathered
-        row = struct.Struct(f"={len(keys)}d")
-        rows = map(operator.itemgetter(*keys), self.rows)
-        try:
-            packed = bytearray().join(itertools.starmap(row.pack, rows))
-        except (KeyError, TypeError, OverflowError, struct.error):
-            return None
+        packed = _c_float_rows(self.rows, tuple(keys)) if _c_float_rows is not None else None
+        if packed is None:
+            row = struct.Struct(f"={len(keys)}d")
+            try:
+                packed = bytearray().join(itertools.starmap(row.pack, map(operator.itemgetter(*keys), self.rows)))
+            except (KeyError, TypeError, OverflowError, struct.error):
+                return None
         return np.frombuffer(packed, dtype=np.float64).reshape(len(self.rows), len(keys))
 
     def raw(self, key: str) -> np.ndarray:
@@ -222,19 +222,6 @@ class RowStore(ColumnStore):
         """As its column has it (the same rule on the same value), without reading the
         column: a key another record lacks is no error for this one."""
         return text_value(key, self.rows[index][key], self.origin, self.offset + index)
-
-
-def _c_floats(rows: Sequence[Dict[str, Any]], keys: Sequence[str]) -> Optional[np.ndarray]:
-    """``keys`` of ``rows`` as a (rows, keys) float64 array read by the C extension;
-    ``None`` when it was not built or declines (a row not a plain dict, a key missing, a
-    value not a float, int or bool, the list changed while read), for the Python gather
-    to read."""
-    if _c_float_rows is None:
-        return None
-    packed = _c_float_rows(rows, tuple(keys))
-    if packed is None:
-        return None
-    return np.frombuffer(packed, dtype=np.float64).reshape(len(rows), len(keys))
 
 
 class RecordTable(Sequence):
