@@ -22,8 +22,8 @@ Parts (each an A/B in one run; every figure is printed with its goal):
   between the two sizes (within 1.15x); streamed throughput at least 0.90x of in memory.
 * ``dicts``: 100,000 records as a list of dicts and as a DataFrame, trained 1 epoch and
   scored, alternating. Goal: dicts within 1.10x of the DataFrame for both. Also printed:
-  the time to turn the dicts into a float matrix, and whether the C extension
-  (``barrage.records._speedups``) did it.
+  the time to turn the dicts into a float matrix, by the C extension
+  (``barrage.records._speedups``, where built) and by the pure-Python gather.
 * ``score-file``: 100,000 in-memory records scored into ``.parquet`` and ``.csv`` by
   ``BarrageModel.score_file`` against ``model.predict`` plus a pandas write
   (``to_parquet``, ``to_csv``), alternating. Goal: within 1.10x.
